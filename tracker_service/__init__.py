@@ -1,0 +1,1 @@
+"""Real-time person tracking service."""

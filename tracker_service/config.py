@@ -1,0 +1,281 @@
+"""Typed configuration, validated once at start-up.
+
+Precedence, lowest first: built-in defaults < YAML file (`--config` or `TRACKER_CONFIG`) <
+environment variables prefixed `TRACKER_` < command-line options. Unknown keys are rejected
+everywhere, so a typo fails at start-up instead of being silently ignored.
+
+Environment variables: `TRACKER_<SECTION>__<KEY>` sets a nested key (for example
+`TRACKER_TRACKER__LOST_BUFFER_S=3`), and three shortcuts cover the common case:
+`TRACKER_DETECTOR` (detector model), `TRACKER_EMBEDDER` (re-ID model) and
+`TRACKER_DATA_DIR`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_PREFIX = "TRACKER_"
+# Environment variables that are read elsewhere and are not configuration keys.
+NON_CONFIG_ENV = frozenset({"TRACKER_CONFIG", "TRACKER_ASSETS"})
+ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
+    "TRACKER_DETECTOR": ("detector", "model"),
+    "TRACKER_EMBEDDER": ("embedder", "model"),
+    "TRACKER_DATA_DIR": ("data_dir",),
+    "TRACKER_MODELS_DIR": ("models_dir",),
+}
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the reason."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DetectorConfig(StrictModel):
+    """Ultralytics YOLO detector, persons only."""
+
+    model: str = Field("yolo11n.pt", description="Ultralytics model name, file or export dir")
+    device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda:N")
+    imgsz: int = Field(640, ge=32, le=4096, description="inference size, a multiple of 32")
+    confidence: float = Field(
+        0.1, ge=0.0, le=1.0, description="lowest score kept (the tracker's low stage uses these)"
+    )
+    nms_iou: float = Field(0.7, gt=0.0, le=1.0)
+    half: bool = Field(False, description="FP16 inference (CUDA only)")
+
+    @model_validator(mode="after")
+    def _imgsz_stride(self) -> DetectorConfig:
+        if self.imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32, got {self.imgsz}")
+        return self
+
+
+class EmbedderConfig(StrictModel):
+    """Person re-ID embedder."""
+
+    model: str = Field(
+        "osnet_x0_25_msmt17", description="model name from models/manifest.yaml, or a path"
+    )
+    backend: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="auto picks by file type: .onnx -> onnx, .pt/.pth -> torch"
+    )
+    device: str = "auto"
+    max_batch: int = Field(64, ge=1, le=1024, description="crops per forward pass at most")
+    threads: int = Field(0, ge=0, description="CPU threads for inference; 0 = library default")
+
+
+class TrackerConfig(StrictModel):
+    """Kalman + Hungarian tracker with two-stage (ByteTrack-style) association."""
+
+    high_score: float = Field(0.5, ge=0.0, le=1.0, description="first-stage detections")
+    low_score: float = Field(0.1, ge=0.0, le=1.0, description="second-stage detections")
+    new_track_score: float = Field(0.6, ge=0.0, le=1.0, description="score to start a track")
+    first_stage_min_iou: float = Field(0.2, ge=0.0, le=1.0)
+    second_stage_min_iou: float = Field(0.5, ge=0.0, le=1.0)
+    tentative_min_iou: float = Field(0.3, ge=0.0, le=1.0)
+    confirm_hits: int = Field(3, ge=1, description="consecutive hits before a track is confirmed")
+    lost_buffer_s: float = Field(2.0, ge=0.0, description="how long a lost track can be re-found")
+    gating_chi2: float = Field(
+        9.4877, gt=0.0, description="Mahalanobis gate on (x, y, w, h): chi2 0.95 with 4 dof"
+    )
+    appearance_max_distance: float = Field(
+        0.35, ge=0.0, le=2.0, description="cosine distance above which appearances differ"
+    )
+    appearance_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="share of appearance in the fused cost when available"
+    )
+    lost_reid_min_similarity: float = Field(
+        0.6, ge=-1.0, le=1.0, description="cosine similarity to re-find a lost track by looks"
+    )
+    max_tracks: int = Field(1024, ge=1, description="hard bound on live tracks")
+
+    @model_validator(mode="after")
+    def _score_order(self) -> TrackerConfig:
+        if self.low_score > self.high_score:
+            raise ValueError("low_score must not exceed high_score")
+        return self
+
+
+class GateConfig(StrictModel):
+    """When the re-ID gate asks the embedder for a detection's appearance."""
+
+    novelty_iou: float = Field(
+        0.3, ge=0.0, le=1.0, description="best IoU with any predicted track below this: new"
+    )
+    margin_iou: float = Field(
+        0.2, ge=0.0, le=1.0, description="best minus second-best IoU below this: ambiguous"
+    )
+    overlap_iou: float = Field(
+        0.25, ge=0.0, le=1.0, description="IoU with another detection above this: crowded"
+    )
+    min_score: float = Field(0.5, ge=0.0, le=1.0, description="only embed confident boxes")
+    min_height_px: int = Field(40, ge=1, description="smaller boxes make useless crops")
+    refresh_s: float = Field(
+        0.0, ge=0.0, description="re-embed a settled track this often (0 = never)"
+    )
+
+
+class CacheConfig(StrictModel):
+    """Per-track embedding cache."""
+
+    max_tracks: int = Field(2048, ge=1)
+    momentum: float = Field(0.8, ge=0.0, lt=1.0, description="EMA: new = m*old + (1-m)*sample")
+    max_samples: int = Field(8, ge=1, description="samples per track folded into the EMA")
+
+
+class GalleryConfig(StrictModel):
+    """FAISS gallery of global identities."""
+
+    match_threshold: float = Field(
+        0.6, ge=-1.0, le=1.0, description="cosine similarity to join an existing identity"
+    )
+    max_exemplars: int = Field(8, ge=1, le=256, description="exemplars kept per identity")
+    exemplar_min_distance: float = Field(
+        0.05, ge=0.0, le=2.0, description="a new exemplar must differ this much (cosine)"
+    )
+    max_identities: int = Field(100_000, ge=1)
+
+
+class OutputConfig(StrictModel):
+    video: bool = Field(True, description="write the annotated MP4")
+    draw_tentative: bool = Field(False, description="also draw tentative tracks")
+
+
+class ServiceConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class Config(StrictModel):
+    detector: DetectorConfig = DetectorConfig()
+    embedder: EmbedderConfig = EmbedderConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    gate: GateConfig = GateConfig()
+    cache: CacheConfig = CacheConfig()
+    gallery: GalleryConfig = GalleryConfig()
+    output: OutputConfig = OutputConfig()
+    service: ServiceConfig = ServiceConfig()
+    models_dir: Path = Field(Path("models"), description="where model weights are looked up")
+    data_dir: Path = Field(Path("data"), description="jobs, gallery and other state")
+
+
+def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(path)}: {key} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse_env_value(raw: str) -> Any:
+    # Lists and mappings may be given as JSON; everything else is left to pydantic to coerce.
+    if raw[:1] in "[{":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Configuration keys set by `TRACKER_*` variables (unknown ones are an error)."""
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in NON_CONFIG_ENV:
+            continue
+        if name in ENV_SHORTCUTS:
+            path = ENV_SHORTCUTS[name]
+        else:
+            path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+            if not _is_known_key(path):
+                raise ConfigError(
+                    f"environment variable {name} is not a configuration key "
+                    f"(expected TRACKER_<SECTION>__<KEY>, e.g. TRACKER_TRACKER__LOST_BUFFER_S)"
+                )
+        _set_path(tree, path, _parse_env_value(raw))
+    return tree
+
+
+def _is_known_key(path: tuple[str, ...]) -> bool:
+    model: type[BaseModel] = Config
+    for depth, key in enumerate(path):
+        field = model.model_fields.get(key)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if depth < len(path) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return False
+            model = annotation
+    return True
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {location}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Defaults < YAML file < environment < `overrides` (the command line), validated."""
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get("TRACKER_CONFIG"):
+        path = Path(environ["TRACKER_CONFIG"])
+    tree: dict[str, Any] = {} if path is None else read_yaml(path)
+    tree = _merge(tree, env_overrides(environ))
+    tree = _merge(tree, overrides or {})
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        source = f"defaults < {path or 'no file'} < TRACKER_* environment < command line"
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def fps_to_frames(seconds: float, fps: float) -> int:
+    """A duration in seconds as a whole number of frames at `fps` (at least one)."""
+    return max(1, round(seconds * fps))

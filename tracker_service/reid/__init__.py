@@ -1,0 +1,1 @@
+"""Person re-identification: embedders, the per-track gate and cache, the identity gallery."""
