@@ -1,0 +1,1 @@
+"""Where per-frame results go: MOTChallenge txt, JSON lines, annotated video."""

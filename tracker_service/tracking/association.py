@@ -1,0 +1,118 @@
+"""Association as pure functions: cost matrices, gating, and min-cost matching.
+
+Costs are in [0, 1] where lower is better; a pair that must not be matched gets
+`INFEASIBLE`. `min_cost_matching` solves the assignment with
+`scipy.optimize.linear_sum_assignment` and drops pairs above the caller's `max_cost`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
+
+CostMatrix = NDArray[np.float64]
+INFEASIBLE = 1e5
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    """Result of one assignment: matched (row, col) pairs and the rows/cols left over."""
+
+    matches: tuple[tuple[int, int], ...]
+    unmatched_rows: tuple[int, ...]
+    unmatched_cols: tuple[int, ...]
+
+
+def iou_matrix(boxes_a: NDArray[np.floating], boxes_b: NDArray[np.floating]) -> CostMatrix:
+    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes, as an (N, M) array."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    overlap = np.clip(bottom_right - top_left, 0.0, None).prod(axis=2)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - overlap
+    result: CostMatrix = np.where(union > 0, overlap / np.maximum(union, 1e-12), 0.0)
+    return result
+
+
+def cosine_distance(
+    track_features: NDArray[np.floating], detection_features: NDArray[np.floating]
+) -> CostMatrix:
+    """1 - cosine similarity of L2-normalised rows, clipped to [0, 2]."""
+    similarity = (
+        np.asarray(track_features, np.float64) @ np.asarray(detection_features, np.float64).T
+    )
+    result: CostMatrix = np.clip(1.0 - similarity, 0.0, 2.0)
+    return result
+
+
+def gate(cost: CostMatrix, allowed: NDArray[np.bool_]) -> CostMatrix:
+    """`cost` with every pair that is not `allowed` made infeasible."""
+    result: CostMatrix = np.where(allowed, cost, INFEASIBLE)
+    return result
+
+
+def fuse_appearance(
+    iou_cost: CostMatrix,
+    appearance_cost: CostMatrix,
+    available: NDArray[np.bool_],
+    weight: float,
+    max_appearance_distance: float,
+) -> CostMatrix:
+    """Blend appearance into the motion cost only where both sides have an embedding.
+
+    Where appearance is available and says "a different person" (distance above
+    `max_appearance_distance`) the pair is vetoed: that is what keeps identities apart when
+    two people cross. Elsewhere the IoU cost is used unchanged.
+    """
+    blended = (1.0 - weight) * iou_cost + weight * appearance_cost
+    vetoed = available & (appearance_cost > max_appearance_distance)
+    fused = np.where(available, blended, iou_cost)
+    result: CostMatrix = np.where(vetoed, INFEASIBLE, fused)
+    return result
+
+
+def min_cost_matching(cost: CostMatrix, max_cost: float) -> Matching:
+    """Optimal one-to-one matching; pairs costing more than `max_cost` stay unmatched."""
+    rows, cols = cost.shape
+    if rows == 0 or cols == 0:
+        return Matching((), tuple(range(rows)), tuple(range(cols)))
+    # Clip so that the solver never sees inf and infeasible pairs cannot win by accident.
+    bounded = np.minimum(cost, INFEASIBLE)
+    row_index, col_index = linear_sum_assignment(bounded)
+    matches = tuple(
+        (int(r), int(c))
+        for r, c in zip(row_index, col_index, strict=True)
+        if bounded[r, c] <= max_cost
+    )
+    matched_rows = {r for r, _ in matches}
+    matched_cols = {c for _, c in matches}
+    return Matching(
+        matches,
+        tuple(r for r in range(rows) if r not in matched_rows),
+        tuple(c for c in range(cols) if c not in matched_cols),
+    )
+
+
+def assignment_margins(similarity: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Per column: best minus second-best similarity over rows (1.0 when only one row).
+
+    A small margin means the column (a detection) is explained almost equally well by two
+    rows (tracks): the ambiguity the re-ID gate looks for.
+    """
+    sim = np.asarray(similarity, dtype=np.float64)
+    rows, cols = sim.shape
+    if cols == 0:
+        return np.zeros(0)
+    if rows < 2:
+        return np.ones(cols)
+    top_two = -np.sort(-sim, axis=0)[:2]
+    margins: NDArray[np.float64] = top_two[0] - top_two[1]
+    return margins
