@@ -127,9 +127,10 @@ class GateConfig(StrictModel):
 class CacheConfig(StrictModel):
     """Per-track embedding cache."""
 
-    max_tracks: int = Field(2048, ge=1)
-    momentum: float = Field(0.8, ge=0.0, lt=1.0, description="EMA: new = m*old + (1-m)*sample")
-    max_samples: int = Field(8, ge=1, description="samples per track folded into the EMA")
+    max_tracks: int = Field(2048, ge=1, description="entries kept; least recently used go")
+    momentum: float = Field(
+        0.8, ge=0.0, lt=1.0, description="EMA weight of the old vector once warmed up"
+    )
 
 
 class GalleryConfig(StrictModel):

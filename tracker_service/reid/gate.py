@@ -1,0 +1,115 @@
+"""The re-ID gate: which of this frame's detections need the embedder.
+
+The embedder runs for a detection only when appearance can change a decision:
+
+* NEW: its best IoU with every predicted active (tentative or confirmed) track is below
+  `novelty_iou`. It starts a track, or it is someone re-appearing (a lost track found again,
+  or a person who left and came back): appearance is what tells.
+* AMBIGUOUS: two active tracks explain it almost equally well, i.e. its best and second-best
+  IoU with predicted tracks are both at least `novelty_iou` and differ by less than
+  `margin_iou` (a low assignment margin).
+* CROWDED: it overlaps another detection of the same frame by more than `overlap_iou`
+  (people crossing or standing together, where IoU alone swaps identities).
+* UNEMBEDDED: the track it most likely belongs to has no cached embedding yet (for example a
+  track started while its boxes were too small to embed).
+* REFRESH: that track's embedding is older than `refresh_s` (off by default).
+
+Anything else reuses the track's cached embedding (a cache hit). Boxes below `min_score` or
+`min_height_px` are never embedded: such crops would only add noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from tracker_service.config import GateConfig, fps_to_frames
+from tracker_service.reid.cache import EmbeddingCache
+from tracker_service.tracking.association import assignment_margins, iou_matrix
+from tracker_service.types import Detections, IntArray, TrackSnapshot, TrackState
+
+
+class EmbedReason(StrEnum):
+    NEW = "new"
+    AMBIGUOUS = "ambiguous"
+    CROWDED = "crowded"
+    UNEMBEDDED = "unembedded"
+    REFRESH = "refresh"
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """Rows of the frame's detections to embed, each with why."""
+
+    indices: IntArray
+    reasons: tuple[EmbedReason, ...]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class ReidGate:
+    """Decides per frame which detections are embedded; counts cache hits and misses."""
+
+    def __init__(self, config: GateConfig, cache: EmbeddingCache, fps: float) -> None:
+        self.config = config
+        self.cache = cache
+        self.refresh_frames = fps_to_frames(config.refresh_s, fps) if config.refresh_s else 0
+
+    def select(
+        self, detections: Detections, predicted: Sequence[TrackSnapshot], frame_index: int
+    ) -> GateDecision:
+        cfg = self.config
+        active = [t for t in predicted if t.state in (TrackState.TENTATIVE, TrackState.CONFIRMED)]
+        track_boxes = np.array([t.xyxy for t in active], dtype=np.float32).reshape(-1, 4)
+        track_iou = iou_matrix(track_boxes, detections.xyxy)
+        margins = assignment_margins(track_iou)
+        crowd_iou = iou_matrix(detections.xyxy, detections.xyxy)
+        np.fill_diagonal(crowd_iou, 0.0)
+        heights = detections.xyxy[:, 3] - detections.xyxy[:, 1]
+        chosen: list[int] = []
+        reasons: list[EmbedReason] = []
+        for row in range(len(detections)):
+            if detections.confidence[row] < cfg.min_score or heights[row] < cfg.min_height_px:
+                continue
+            best_iou = float(track_iou[:, row].max()) if active else 0.0
+            best_track = active[int(track_iou[:, row].argmax())] if active else None
+            reason = self._reason(
+                best_iou,
+                float(margins[row]) if active else 1.0,
+                float(crowd_iou[row].max()) if len(detections) > 1 else 0.0,
+                best_track,
+                frame_index,
+            )
+            if reason is None:
+                self.cache.record_hit()
+                continue
+            self.cache.record_miss()
+            chosen.append(row)
+            reasons.append(reason)
+        return GateDecision(np.array(chosen, dtype=np.int64), tuple(reasons))
+
+    def _reason(
+        self,
+        best_iou: float,
+        margin: float,
+        crowding: float,
+        best_track: TrackSnapshot | None,
+        frame_index: int,
+    ) -> EmbedReason | None:
+        cfg = self.config
+        if best_track is None or best_iou < cfg.novelty_iou:
+            return EmbedReason.NEW
+        if margin < cfg.margin_iou and best_iou - margin >= cfg.novelty_iou:
+            return EmbedReason.AMBIGUOUS
+        if crowding > cfg.overlap_iou:
+            return EmbedReason.CROWDED
+        entry = self.cache.entry(best_track.track_id)
+        if entry is None:
+            return EmbedReason.UNEMBEDDED
+        if self.refresh_frames and frame_index - entry.last_sample_frame >= self.refresh_frames:
+            return EmbedReason.REFRESH
+        return None
