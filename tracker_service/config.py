@@ -88,13 +88,13 @@ class TrackerConfig(StrictModel):
         9.4877, gt=0.0, description="Mahalanobis gate on (x, y, w, h): chi2 0.95 with 4 dof"
     )
     appearance_max_distance: float = Field(
-        0.35, ge=0.0, le=2.0, description="cosine distance above which appearances differ"
+        0.2, ge=0.0, le=2.0, description="cosine distance up to which looks favour a pair"
     )
     appearance_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="share of appearance in the fused cost when available"
     )
     lost_reid_min_similarity: float = Field(
-        0.6, ge=-1.0, le=1.0, description="cosine similarity to re-find a lost track by looks"
+        0.8, ge=-1.0, le=1.0, description="cosine similarity to re-find a lost track by looks"
     )
     max_tracks: int = Field(1024, ge=1, description="hard bound on live tracks")
 
@@ -122,6 +122,18 @@ class GateConfig(StrictModel):
     refresh_s: float = Field(
         0.0, ge=0.0, description="re-embed a settled track this often (0 = never)"
     )
+    identify_samples: int = Field(
+        3, ge=1, description="samples a track gathers before its identity is resolved"
+    )
+    identify_interval_s: float = Field(
+        0.25, ge=0.0, description="spacing between a new track's identity samples"
+    )
+    identify_timeout_s: float = Field(
+        2.0, ge=0.0, description="resolve with fewer samples once a track is this old"
+    )
+    border_px: int = Field(
+        4, ge=0, description="boxes this close to the frame edge are cut-off views"
+    )
 
 
 class CacheConfig(StrictModel):
@@ -137,7 +149,7 @@ class GalleryConfig(StrictModel):
     """FAISS gallery of global identities."""
 
     match_threshold: float = Field(
-        0.6, ge=-1.0, le=1.0, description="cosine similarity to join an existing identity"
+        0.87, ge=-1.0, le=1.0, description="cosine similarity to join an existing identity"
     )
     max_exemplars: int = Field(8, ge=1, le=256, description="exemplars kept per identity")
     exemplar_min_distance: float = Field(

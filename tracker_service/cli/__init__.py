@@ -14,6 +14,8 @@ from tracker_service.model_store import ModelError
 # Each module defines `register(subparsers)`, which adds its command(s) and sets `handler`.
 COMMAND_MODULES = (
     "tracker_service.cli.track",
+    "tracker_service.cli.eval",
+    "tracker_service.cli.models",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -315,8 +315,14 @@ class Gallery:
             identity_id = self._create(unit, thumbnail, now)
             return Resolution(identity_id, matches[0].similarity if matches else 0.0, True)
 
-    def add_exemplar(self, identity_id: int, vector: FloatArray) -> bool:
-        """Keep `vector` as an exemplar if it adds a view the identity does not have yet."""
+    def add_exemplar(
+        self, identity_id: int, vector: FloatArray, min_similarity: float | None = None
+    ) -> bool:
+        """Keep `vector` as an exemplar if it adds a view the identity does not have yet.
+
+        With `min_similarity`, a vector that does not look enough like the identity already
+        is refused: a sample taken during a crossing must not teach the identity a stranger.
+        """
         unit = _unit(vector)
         with self._lock:
             group = self._exemplars.get(identity_id)
@@ -325,6 +331,8 @@ class Gallery:
             if group.vectors:
                 closest = float(np.max(np.stack(group.vectors) @ unit))
                 if closest > 1.0 - self.config.exemplar_min_distance:
+                    return False
+                if min_similarity is not None and closest < min_similarity:
                     return False
             with self._transaction():
                 self._insert_exemplar(identity_id, unit, time.time())

@@ -12,6 +12,11 @@ The embedder runs for a detection only when appearance can change a decision:
   (people crossing or standing together, where IoU alone swaps identities).
 * UNEMBEDDED: the track it most likely belongs to has no cached embedding yet (for example a
   track started while its boxes were too small to embed).
+* IDENTIFY: that track's identity is not settled yet: it has fewer than
+  `identify_samples` samples (a single crop, often taken as the person steps in through the
+  frame edge, is a poor basis for recognising them), the last one is at least
+  `identify_interval_s` old, and the box is fully inside the frame (not within `border_px`
+  of an edge), so that the extra samples are good views.
 * REFRESH: that track's embedding is older than `refresh_s` (off by default).
 
 Anything else reuses the track's cached embedding (a cache hit). Boxes below `min_score` or
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+from numpy.typing import NDArray
 
 from tracker_service.config import GateConfig, fps_to_frames
 from tracker_service.reid.cache import EmbeddingCache
@@ -37,6 +43,7 @@ class EmbedReason(StrEnum):
     AMBIGUOUS = "ambiguous"
     CROWDED = "crowded"
     UNEMBEDDED = "unembedded"
+    IDENTIFY = "identify"
     REFRESH = "refresh"
 
 
@@ -58,11 +65,20 @@ class ReidGate:
         self.config = config
         self.cache = cache
         self.refresh_frames = fps_to_frames(config.refresh_s, fps) if config.refresh_s else 0
+        self.identify_interval_frames = (
+            fps_to_frames(config.identify_interval_s, fps) if config.identify_interval_s else 0
+        )
 
     def select(
-        self, detections: Detections, predicted: Sequence[TrackSnapshot], frame_index: int
+        self,
+        detections: Detections,
+        predicted: Sequence[TrackSnapshot],
+        frame_index: int,
+        frame_size: tuple[int, int] | None = None,
     ) -> GateDecision:
+        """`frame_size` is (width, height); without it no box counts as cut off."""
         cfg = self.config
+        inside = _fully_inside(detections, frame_size, cfg.border_px)
         active = [t for t in predicted if t.state in (TrackState.TENTATIVE, TrackState.CONFIRMED)]
         track_boxes = np.array([t.xyxy for t in active], dtype=np.float32).reshape(-1, 4)
         track_iou = iou_matrix(track_boxes, detections.xyxy)
@@ -78,11 +94,12 @@ class ReidGate:
             best_iou = float(track_iou[:, row].max()) if active else 0.0
             best_track = active[int(track_iou[:, row].argmax())] if active else None
             reason = self._reason(
-                best_iou,
-                float(margins[row]) if active else 1.0,
-                float(crowd_iou[row].max()) if len(detections) > 1 else 0.0,
-                best_track,
-                frame_index,
+                best_iou=best_iou,
+                margin=float(margins[row]) if active else 1.0,
+                crowding=float(crowd_iou[row].max()) if len(detections) > 1 else 0.0,
+                best_track=best_track,
+                frame_index=frame_index,
+                fully_inside=bool(inside[row]),
             )
             if reason is None:
                 self.cache.record_hit()
@@ -94,11 +111,13 @@ class ReidGate:
 
     def _reason(
         self,
+        *,
         best_iou: float,
         margin: float,
         crowding: float,
         best_track: TrackSnapshot | None,
         frame_index: int,
+        fully_inside: bool,
     ) -> EmbedReason | None:
         cfg = self.config
         if best_track is None or best_iou < cfg.novelty_iou:
@@ -110,6 +129,28 @@ class ReidGate:
         entry = self.cache.entry(best_track.track_id)
         if entry is None:
             return EmbedReason.UNEMBEDDED
+        if (
+            entry.samples < cfg.identify_samples
+            and fully_inside
+            and frame_index - entry.last_sample_frame >= self.identify_interval_frames
+        ):
+            return EmbedReason.IDENTIFY
         if self.refresh_frames and frame_index - entry.last_sample_frame >= self.refresh_frames:
             return EmbedReason.REFRESH
         return None
+
+
+def _fully_inside(
+    detections: Detections, frame_size: tuple[int, int] | None, border_px: int
+) -> NDArray[np.bool_]:
+    if frame_size is None:
+        return np.ones(len(detections), dtype=bool)
+    width, height = frame_size
+    boxes = detections.xyxy
+    result: NDArray[np.bool_] = (
+        (boxes[:, 0] >= border_px)
+        & (boxes[:, 1] >= border_px)
+        & (boxes[:, 2] <= width - border_px)
+        & (boxes[:, 3] <= height - border_px)
+    )
+    return result

@@ -63,19 +63,25 @@ def fuse_appearance(
     iou_cost: CostMatrix,
     appearance_cost: CostMatrix,
     available: NDArray[np.bool_],
+    *,
     weight: float,
     max_appearance_distance: float,
+    max_iou_cost: float,
 ) -> CostMatrix:
-    """Blend appearance into the motion cost only where both sides have an embedding.
+    """Let appearance lower the motion cost of pairs that look alike; never raise it.
 
-    Where appearance is available and says "a different person" (distance above
-    `max_appearance_distance`) the pair is vetoed: that is what keeps identities apart when
-    two people cross. Elsewhere the IoU cost is used unchanged.
+    Only where both sides have an embedding, the pair already overlaps enough to be allowed
+    (IoU cost at most `max_iou_cost`: appearance never creates a pair on its own, as two people
+    dressed alike would be matched across the room), and the appearance distance is at most
+    `max_appearance_distance`, the cost becomes the lower of the IoU cost and the blend
+    `(1 - weight) * iou + weight * appearance`. Appearance does not veto pairs: a person's
+    look changes as they walk in under a ceiling camera (head first, then the whole body),
+    and a veto there breaks their track; favouring look-alike pairs is what separates two
+    people crossing.
     """
+    helps = available & (iou_cost <= max_iou_cost) & (appearance_cost <= max_appearance_distance)
     blended = (1.0 - weight) * iou_cost + weight * appearance_cost
-    vetoed = available & (appearance_cost > max_appearance_distance)
-    fused = np.where(available, blended, iou_cost)
-    result: CostMatrix = np.where(vetoed, INFEASIBLE, fused)
+    result: CostMatrix = np.where(helps, np.minimum(iou_cost, blended), iou_cost)
     return result
 
 

@@ -185,7 +185,7 @@ class Tracker:
     ) -> _FrameMatches:
         if not tracks or not rows:
             return _FrameMatches()
-        cost = self._cost(tracks, detections, rows, features)
+        cost = self._cost(tracks, detections, rows, features, max_cost)
         matching = min_cost_matching(cost, max_cost)
         return _FrameMatches([(tracks[t], rows[d]) for t, d in matching.matches])
 
@@ -195,6 +195,7 @@ class Tracker:
         detections: Detections,
         rows: Sequence[int],
         features: Appearance,
+        max_cost: float,
     ) -> CostMatrix:
         boxes = detections.xyxy[list(rows)]
         predicted = np.stack([t.kalman.box_xyxy() for t in tracks])
@@ -207,8 +208,9 @@ class Tracker:
             cost,
             appearance_cost,
             available,
-            cfg.appearance_weight,
-            cfg.appearance_max_distance,
+            weight=cfg.appearance_weight,
+            max_appearance_distance=cfg.appearance_max_distance,
+            max_iou_cost=max_cost,
         )
         # A lost track may have drifted off its person: a strong appearance match re-finds it
         # without box overlap, but only inside the motion gate (no teleporting). Overlap-based

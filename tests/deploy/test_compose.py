@@ -1,0 +1,225 @@
+"""docker/compose.yaml: valid against the Compose specification, and its services,
+profiles, volumes, healthchecks and GPU reservation are as docker/README.md documents.
+
+Two validators: the Compose-spec JSON schema through check-jsonschema (a dev dependency,
+always run), and `docker compose config`, which interpolates variables and applies
+profiles the way `up` does (needs Compose v2, no Docker engine; skipped without it).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+from tests.deploy.conftest import COMPOSE_FILE, Compose
+
+HEALTHZ = "http://127.0.0.1:8000/healthz"
+STATE = "/var/lib/tracker"
+TRACKERS = ("tracker", "tracker-gpu")
+ALL_SERVICES = {"tracker", "tracker-gpu", "mediamtx", "demo-camera"}
+
+
+def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def demo_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "demo.mp4"
+    path.write_bytes(b"")
+    return path
+
+
+@pytest.fixture(scope="module")
+def resolved(compose: Compose, demo_video: Path) -> dict[str, Any]:
+    """The file as Compose resolves it with every profile on and default settings."""
+    result = compose.run(
+        "--profile", "demo", "--profile", "gpu", "config", "--format", "json",
+        env={"DEMO_VIDEO": str(demo_video)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {volume["target"]: volume for volume in service["volumes"]}
+
+
+# --- the Compose-spec schema (always run) -------------------------------------------------
+
+
+def test_the_file_matches_the_compose_spec_schema() -> None:
+    result = check_jsonschema(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_catches_a_misspelt_key(tmp_path: Path) -> None:
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(
+        COMPOSE_FILE.read_text().replace("    healthcheck: *", "    helthcheck: *", 1)
+    )
+    result = check_jsonschema(broken)
+    assert result.returncode != 0
+    assert "helthcheck" in result.stdout
+
+
+def test_profiles_keep_the_demo_and_the_gpu_optional(raw: dict[str, Any]) -> None:
+    profiles = {name: service.get("profiles") for name, service in raw["services"].items()}
+    assert profiles == {
+        "tracker": None,
+        "tracker-gpu": ["gpu"],
+        "mediamtx": ["demo"],
+        "demo-camera": ["demo"],
+    }
+
+
+def test_named_volumes_for_models_data_and_results(raw: dict[str, Any]) -> None:
+    assert {"models", "data", "results"} <= set(raw["volumes"])
+
+
+def test_only_the_gpu_service_reserves_a_gpu(raw: dict[str, Any]) -> None:
+    devices = raw["services"]["tracker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert "deploy" not in raw["services"]["tracker"]
+
+
+# --- `docker compose config` (with Compose v2) --------------------------------------------
+
+
+def test_by_default_only_the_cpu_service_runs(compose: Compose) -> None:
+    result = compose.run("config", "--services")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["tracker"]
+
+
+def test_profiles_add_the_demo_and_gpu_services(resolved: dict[str, Any]) -> None:
+    assert set(resolved["services"]) == ALL_SERVICES
+
+
+def test_compose_rejects_an_invalid_file(compose: Compose, tmp_path: Path) -> None:
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(COMPOSE_FILE.read_text().replace("stop_grace_period", "stop_grace", 1))
+    result = compose.run("config", "--quiet", file=broken)
+    assert result.returncode != 0
+    assert "stop_grace" in result.stderr
+
+
+@pytest.mark.parametrize("name", TRACKERS)
+def test_tracker_services_build_their_target_of_the_dockerfile(
+    resolved: dict[str, Any], name: str
+) -> None:
+    build = resolved["services"][name]["build"]
+    assert Path(build["context"]) == REPO_ROOT
+    assert build["dockerfile"] == "docker/Dockerfile"
+    assert build["target"] == {"tracker": "cpu", "tracker-gpu": "gpu"}[name]
+
+
+@pytest.mark.parametrize("name", TRACKERS)
+def test_tracker_healthchecks_hit_healthz(resolved: dict[str, Any], name: str) -> None:
+    service = resolved["services"][name]
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    assert HEALTHZ in test[-1]
+    assert [port["target"] for port in service["ports"]] == [8000]
+
+
+@pytest.mark.parametrize("name", TRACKERS)
+def test_the_environment_matches_the_mounts(resolved: dict[str, Any], name: str) -> None:
+    service = resolved["services"][name]
+    env, mounted = service["environment"], mounts(service)
+    assert mounted[env["TRACKER_MODELS_DIR"]]["source"] == "models"
+    assert mounted[env["TRACKER_DATA_DIR"]]["type"] == "volume"
+    assert mounted[f"{env['TRACKER_DATA_DIR']}/jobs"]["type"] == "volume"
+    configs = mounted["/app/configs"]
+    assert (configs["type"], Path(configs["source"])) == ("bind", REPO_ROOT / "configs")
+    assert configs["read_only"] is True
+    profile = Path(env["TRACKER_CONFIG"]).relative_to("/app/configs")
+    assert (REPO_ROOT / "configs" / profile).is_file()
+
+
+def test_the_gpu_service_shares_weights_but_not_state(resolved: dict[str, Any]) -> None:
+    cpu = mounts(resolved["services"]["tracker"])
+    gpu = mounts(resolved["services"]["tracker-gpu"])
+    assert cpu[f"{STATE}/models"]["source"] == gpu[f"{STATE}/models"]["source"] == "models"
+    assert cpu[f"{STATE}/data"]["source"] == "data"
+    assert gpu[f"{STATE}/data"]["source"] == "gpu-data"
+    assert cpu[f"{STATE}/data/jobs"]["source"] == "results"
+    assert gpu[f"{STATE}/data/jobs"]["source"] == "gpu-results"
+
+
+def test_the_gpu_reservation_survives_resolution(resolved: dict[str, Any]) -> None:
+    devices = resolved["services"]["tracker-gpu"]["deploy"]["resources"]["reservations"]
+    assert devices["devices"][0]["driver"] == "nvidia"
+    assert devices["devices"][0]["capabilities"] == ["gpu"]
+
+
+def test_the_demo_camera_loops_a_video_into_mediamtx(
+    resolved: dict[str, Any], demo_video: Path
+) -> None:
+    camera = resolved["services"]["demo-camera"]
+    command = " ".join(camera["command"])
+    assert camera["entrypoint"] == ["ffmpeg"]
+    assert "-re -stream_loop -1" in command
+    assert command.endswith("-c copy -f rtsp -rtsp_transport tcp rtsp://mediamtx:8554/demo")
+    video = mounts(camera)["/media/demo.mp4"]
+    assert (Path(video["source"]), video["read_only"]) == (demo_video, True)
+    assert not video["bind"].get("create_host_path", False)  # a missing video is an error
+    assert camera["depends_on"]["mediamtx"]["condition"] == "service_started"
+
+
+def test_mediamtx_serves_the_demo_path(resolved: dict[str, Any]) -> None:
+    server = resolved["services"]["mediamtx"]
+    config_file = Path(mounts(server)["/mediamtx.yml"]["source"])
+    settings = yaml.safe_load(config_file.read_text())
+    assert "demo" in settings["paths"]
+    assert settings["rtspAddress"] == ":8554"
+    assert [port["target"] for port in server["ports"]] == [8554]
+
+
+def test_settings_come_from_the_environment(compose: Compose, demo_video: Path) -> None:
+    env = {
+        "TRACKER_PROFILE": "many-cameras",
+        "TRACKER_DETECTOR": "yolo11s.pt",
+        "TRACKER_PORT": "9000",
+        "DEMO_VIDEO": str(demo_video),
+    }
+    result = compose.run("config", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    tracker = json.loads(result.stdout)["services"]["tracker"]
+    assert tracker["environment"]["TRACKER_CONFIG"] == "/app/configs/many-cameras.yaml"
+    assert tracker["environment"]["TRACKER_DETECTOR"] == "yolo11s.pt"
+    assert tracker["ports"][0]["published"] == "9000"
+
+
+def test_unset_model_variables_stay_unset(resolved: dict[str, Any]) -> None:
+    # Not "": an empty TRACKER_DETECTOR would override the profile's model with nothing.
+    env = resolved["services"]["tracker"]["environment"]
+    assert env["TRACKER_DETECTOR"] is None
+    assert env["TRACKER_EMBEDDER"] is None

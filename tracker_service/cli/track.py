@@ -1,0 +1,137 @@
+"""`tracker-service track VIDEO --out DIR` and `tracker-service track-mot SEQDIR`."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from tracker_service.config import Config, load_config
+from tracker_service.motchallenge import iter_detections, read_seqinfo
+from tracker_service.runner import load_models, open_gallery, run_video
+from tracker_service.sinks.mot import format_mot_row
+from tracker_service.sources import SourceError
+from tracker_service.tracking import Tracker
+
+GALLERY_DIR = "gallery"
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML configuration file")
+    parser.add_argument("--detector", help="detector: Ultralytics name, file or export folder")
+    parser.add_argument("--embedder", help="re-ID model: manifest name or file")
+    parser.add_argument("--models-dir", type=Path, help="where named models are looked up")
+
+
+def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Configuration keys set on the command line (highest precedence)."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "detector", None):
+        overrides["detector"] = {"model": args.detector}
+    if getattr(args, "embedder", None):
+        overrides["embedder"] = {"model": args.embedder}
+    if getattr(args, "models_dir", None):
+        overrides["models_dir"] = str(args.models_dir)
+    if getattr(args, "no_video", False):
+        overrides["output"] = {"video": False}
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None), cli_overrides(args))
+
+
+def register(subparsers: Any) -> None:
+    track = subparsers.add_parser(
+        "track",
+        help="track people in a video file",
+        description="Run the full pipeline on VIDEO and write tracks.jsonl, mot.txt, "
+        "annotated.mp4 and summary.json into --out.",
+    )
+    track.add_argument("video", type=Path)
+    track.add_argument("--out", type=Path, required=True, help="output folder")
+    track.add_argument(
+        "--gallery",
+        type=Path,
+        help="identity gallery folder to use and update (default: a fresh one in --out)",
+    )
+    track.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    add_model_options(track)
+    track.set_defaults(handler=run_track)
+
+    mot = subparsers.add_parser(
+        "track-mot",
+        help="run the tracker alone on a MOTChallenge sequence's det/det.txt",
+    )
+    mot.add_argument("sequence", type=Path, help="sequence folder (seqinfo.ini, det/det.txt)")
+    mot.add_argument("--out", type=Path, help="result file (default: <sequence name>.txt)")
+    mot.add_argument("--config", type=Path, help="YAML configuration file")
+    mot.set_defaults(handler=run_track_mot)
+
+
+def run_track(args: argparse.Namespace) -> int:
+    from tracker_service.cli import UsageError
+
+    config = config_from_args(args)
+    video: Path = args.video
+    if not video.is_file():
+        raise UsageError(f"video {video} does not exist or is not a file")
+    out_dir: Path = args.out
+    gallery_dir: Path = args.gallery or out_dir / GALLERY_DIR
+    if args.gallery is None and gallery_dir.exists():
+        shutil.rmtree(gallery_dir)  # a run's own gallery is part of its outputs: replaced
+    models = load_models(config)
+    gallery = open_gallery(config, models, gallery_dir)
+    bar = tqdm(desc=video.name, unit="frame", dynamic_ncols=True, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        summary = run_video(video, out_dir, config, models, gallery, progress=progress)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        bar.close()
+        gallery.close()
+    print(
+        f"{summary.frames} frames at {summary.fps:.1f} fps | {summary.detections} detections, "
+        f"{summary.embedder_calls} embedded ({summary.embedder_share:.1%}) | "
+        f"{summary.tracks} tracks, {summary.identities} identities\n"
+        f"outputs in {out_dir}: " + ", ".join(sorted(summary.outputs.values()))
+    )
+    return 0
+
+
+def run_track_mot(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    sequence: Path = args.sequence
+    info = read_seqinfo(sequence)
+    detections_file = sequence / "det" / "det.txt"
+    if not detections_file.is_file():
+        raise FileNotFoundError(f"{detections_file} not found")
+    out: Path = args.out or Path(f"{info.name}.txt")
+    tracker = Tracker(config.tracker, info.frame_rate)
+    lines: list[str] = []
+    elapsed = 0.0
+    for frame, detections in iter_detections(detections_file, info.length):
+        started = time.perf_counter()
+        output = tracker.update(detections)
+        elapsed += time.perf_counter() - started
+        for track in output.confirmed_visible():
+            x1, y1, x2, y2 = track.xyxy
+            lines.append(
+                format_mot_row(frame, track.track_id, (x1, y1, x2 - x1, y2 - y1), track.score)
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(lines), encoding="utf-8")
+    rate = info.length / elapsed if elapsed > 0 else float("inf")
+    print(f"{info.name}: {info.length} frames, {len(lines)} boxes -> {out} (update {rate:.0f} fps)")
+    return 0

@@ -1,0 +1,195 @@
+"""One stream's pipeline: detect -> track -> re-ID gate -> embed (cached) -> identities.
+
+`StreamPipeline.process(frame, timestamp)` runs every stage on one frame and returns a
+`FrameResult`. Models and the gallery are passed in (loaded once, shared); everything with
+per-stream state (tracker, cache, gate, identity book) is created here, one per stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracker_service.config import Config, fps_to_frames
+from tracker_service.detection import Detector
+from tracker_service.identities import IdentityBook
+from tracker_service.reid.base import Embedder
+from tracker_service.reid.cache import EmbeddingCache
+from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.gate import GateDecision, ReidGate
+from tracker_service.sources import Frame
+from tracker_service.tracking import Tracker, TrackerOutput
+from tracker_service.types import Detections, FloatArray, FrameResult, TrackRecord
+
+# Sightings are written to the gallery's database about once a second of video.
+SIGHTING_FLUSH_S = 1.0
+
+
+@dataclass(slots=True)
+class StageTimes:
+    """Per-frame wall time of each stage, in seconds (bounded: last `capacity` frames)."""
+
+    capacity: int = 10_000
+    detector: list[float] = field(default_factory=list)
+    embedder: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+
+    def add(self, detector_s: float, embedder_s: float, total_s: float) -> None:
+        for series, value in (
+            (self.detector, detector_s),
+            (self.embedder, embedder_s),
+            (self.total, total_s),
+        ):
+            series.append(value)
+            if len(series) > self.capacity:
+                del series[: len(series) - self.capacity]
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    frames: int = 0
+    detections: int = 0
+    embedded: int = 0
+    embedder_batches: int = 0
+    tracks_started: int = 0
+    tracks_confirmed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    times: StageTimes = field(default_factory=StageTimes)
+
+    @property
+    def embedded_share(self) -> float:
+        return self.embedded / self.detections if self.detections else 0.0
+
+
+def crop_boxes(frame: Frame, xyxy: np.ndarray) -> list[Frame]:
+    """Crops of `frame` for each box, clipped to the image (at least one pixel each)."""
+    height, width = frame.shape[:2]
+    crops = []
+    for x1, y1, x2, y2 in xyxy:
+        left = min(max(0, int(x1)), width - 1)
+        top = min(max(0, int(y1)), height - 1)
+        right = max(left + 1, min(width, int(np.ceil(x2))))
+        bottom = max(top + 1, min(height, int(np.ceil(y2))))
+        crops.append(frame[top:bottom, left:right])
+    return crops
+
+
+class StreamPipeline:
+    """Detector, tracker, re-ID gate, embedder, cache and identities for one stream."""
+
+    def __init__(
+        self,
+        *,
+        detector: Detector,
+        embedder: Embedder,
+        gallery: Gallery,
+        config: Config,
+        fps: float,
+        source: str,
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.gallery = gallery
+        self.config = config
+        self.source = source
+        self.tracker = Tracker(config.tracker, fps)
+        self.cache = EmbeddingCache(config.cache)
+        self.gate = ReidGate(config.gate, self.cache, fps)
+        self.identities = IdentityBook(
+            gallery,
+            self.cache,
+            source,
+            samples_needed=config.gate.identify_samples,
+            timeout_frames=fps_to_frames(config.gate.identify_timeout_s, fps),
+        )
+        self.stats = PipelineStats()
+        # Live confirmed tracks only (bounded like the tracker); the count is cumulative.
+        self._confirmed_live: set[int] = set()
+        self._frame_index = 0
+        self._last_flush_s = 0.0
+
+    def process(self, frame: Frame, timestamp_s: float) -> FrameResult:
+        started = time.perf_counter()
+        detections = self.detector.detect(frame)
+        detected = time.perf_counter()
+        frame_size = (frame.shape[1], frame.shape[0])
+        decision = self.gate.select(
+            detections, self.tracker.predict(), self._frame_index, frame_size
+        )
+        detections = self._embed(frame, detections, decision)
+        embedded = time.perf_counter()
+        output = self.tracker.update(detections, self.cache)
+        fresh = self._fold_samples(output, detections)
+        for track_id in output.removed:
+            self.cache.evict(track_id)
+        visible = output.confirmed_visible()
+        changes = self.identities.update(visible, fresh, frame, timestamp_s)
+        self.identities.end_tracks(output.removed, changes)
+        if timestamp_s - self._last_flush_s >= SIGHTING_FLUSH_S:
+            self.gallery.flush()
+            self._last_flush_s = timestamp_s
+        result = FrameResult(
+            frame_index=self._frame_index,
+            timestamp_s=timestamp_s,
+            tracks=self._records(output, timestamp_s),
+            detections=len(detections),
+            embedded=len(decision),
+            appeared=tuple(changes.appeared),
+            left=tuple(changes.left),
+        )
+        self._account(output, decision, len(detections))
+        self.stats.times.add(detected - started, embedded - detected, time.perf_counter() - started)
+        self._frame_index += 1
+        return result
+
+    def close(self) -> list[int]:
+        """End the stream: every identity in view leaves; sightings are written."""
+        return self.identities.close()
+
+    def _embed(self, frame: Frame, detections: Detections, decision: GateDecision) -> Detections:
+        if not len(decision):
+            return detections
+        crops = crop_boxes(frame, detections.xyxy[decision.indices])
+        vectors = self.embedder.embed(crops)
+        self.stats.embedder_batches += 1
+        return detections.with_embeddings(decision.indices, vectors)
+
+    def _fold_samples(self, output: TrackerOutput, detections: Detections) -> dict[int, FloatArray]:
+        """Fold this frame's embeddings into the matched tracks' cache; return the raw samples."""
+        fresh: dict[int, FloatArray] = {}
+        for track in output.tracks:
+            if track.detection_index < 0:
+                continue
+            sample = detections.embedding(track.detection_index)
+            if sample is not None:
+                fresh[track.track_id] = self.cache.update(track.track_id, sample, self._frame_index)
+        return fresh
+
+    def _records(self, output: TrackerOutput, timestamp_s: float) -> tuple[TrackRecord, ...]:
+        return tuple(
+            TrackRecord(
+                frame_index=self._frame_index,
+                timestamp_s=timestamp_s,
+                track_id=track.track_id,
+                identity_id=self.identities.identity_of(track.track_id),
+                xyxy=track.xyxy,
+                score=track.score,
+                state=track.state,
+            )
+            for track in output.confirmed_visible()
+        )
+
+    def _account(self, output: TrackerOutput, decision: GateDecision, detections: int) -> None:
+        self.stats.frames += 1
+        self.stats.detections += detections
+        self.stats.embedded += len(decision)
+        self.stats.tracks_started += len(output.created)
+        self.stats.reasons.update(reason.value for reason in decision.reasons)
+        for track in output.confirmed_visible():
+            if track.track_id not in self._confirmed_live:
+                self._confirmed_live.add(track.track_id)
+                self.stats.tracks_confirmed += 1
+        self._confirmed_live.difference_update(output.removed)

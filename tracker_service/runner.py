@@ -1,0 +1,215 @@
+"""Running the pipeline over a whole video file (the CLI's `track` and the service's jobs).
+
+Writes into one output folder: `tracks.jsonl` (a JSON object per frame), `mot.txt`
+(MOTChallenge), `annotated.mp4` (boxes labelled by identity, H.264) and `summary.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tracker_service.annotate import draw_tracks
+from tracker_service.config import Config
+from tracker_service.detection import Detector
+from tracker_service.model_store import sha256_of
+from tracker_service.pipeline import PipelineStats, StreamPipeline
+from tracker_service.reid.base import Embedder
+from tracker_service.reid.factory import EmbedderInfo, describe, load_embedder
+from tracker_service.reid.gallery import Gallery
+from tracker_service.sinks.jsonl import JsonLinesWriter
+from tracker_service.sinks.mot import MotWriter
+from tracker_service.sinks.video import AnnotatedVideoWriter
+from tracker_service.sources import VideoFileSource
+
+logger = logging.getLogger(__name__)
+
+TRACKS_FILE = "tracks.jsonl"
+MOT_FILE = "mot.txt"
+VIDEO_FILE = "annotated.mp4"
+SUMMARY_FILE = "summary.json"
+
+Progress = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
+ShouldStop = Callable[[], bool]
+
+
+class RunCancelledError(Exception):
+    """The run was stopped on request; what was written so far is kept."""
+
+
+@dataclass(frozen=True)
+class Models:
+    """What is loaded once and shared by every run and stream."""
+
+    detector: Detector
+    embedder: Embedder
+    embedder_info: EmbedderInfo
+    embedder_id: str
+
+
+def load_models(config: Config) -> Models:
+    from tracker_service.detection.ultralytics_yolo import UltralyticsDetector
+
+    detector = UltralyticsDetector(config.detector, config.models_dir)
+    embedder = load_embedder(config.embedder, config.models_dir)
+    info = describe(embedder)
+    model_file = Path(info.model_path)
+    # The gallery must only ever compare embeddings of one model: bind it to the weights.
+    embedder_id = f"{model_file.name}:{sha256_of(model_file)[:16]}"
+    return Models(detector, embedder, info, embedder_id)
+
+
+def open_gallery(config: Config, models: Models, directory: Path | None) -> Gallery:
+    return Gallery(config.gallery, models.embedder_info.dim, directory, models.embedder_id)
+
+
+def _percentile_ms(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)) * 1000, 2) if values else 0.0
+
+
+@dataclass
+class RunSummary:
+    video: str
+    frames: int
+    video_fps: float
+    fps: float
+    wall_s: float
+    detections: int
+    embedder_calls: int
+    embedder_share: float
+    embedder_batches: int
+    cache_hits: int
+    cache_misses: int
+    gate_reasons: dict[str, int]
+    tracks: int
+    identities: int
+    identities_created: int
+    latency_ms: dict[str, float]
+    detector_ms: dict[str, float]
+    embedder_ms: dict[str, float]
+    outputs: dict[str, str] = field(default_factory=dict)
+    complete: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def _summarise(
+    video: Path,
+    pipeline: StreamPipeline,
+    video_fps: float,
+    wall_s: float,
+    identities_before: int,
+) -> RunSummary:
+    stats: PipelineStats = pipeline.stats
+    cache = pipeline.cache.stats()
+    times = stats.times
+    return RunSummary(
+        video=str(video),
+        frames=stats.frames,
+        video_fps=round(video_fps, 3),
+        fps=round(stats.frames / wall_s, 2) if wall_s > 0 else 0.0,
+        wall_s=round(wall_s, 2),
+        detections=stats.detections,
+        embedder_calls=stats.embedded,
+        embedder_share=round(stats.embedded_share, 4),
+        embedder_batches=stats.embedder_batches,
+        cache_hits=cache.hits,
+        cache_misses=cache.misses,
+        gate_reasons=dict(stats.reasons),
+        tracks=stats.tracks_confirmed,
+        identities=len(pipeline.identities.identities_seen),
+        identities_created=len(pipeline.gallery) - identities_before,
+        latency_ms={
+            "median": _percentile_ms(times.total, 50),
+            "p95": _percentile_ms(times.total, 95),
+        },
+        detector_ms={
+            "median": _percentile_ms(times.detector, 50),
+            "p95": _percentile_ms(times.detector, 95),
+        },
+        embedder_ms={
+            "median": _percentile_ms(times.embedder, 50),
+            "p95": _percentile_ms(times.embedder, 95),
+        },
+    )
+
+
+def run_video(
+    video: Path,
+    out_dir: Path,
+    config: Config,
+    models: Models,
+    gallery: Gallery,
+    *,
+    source_name: str | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> RunSummary:
+    """Track every frame of `video` into `out_dir`; raises `SourceError` for a bad video."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    identities_before = len(gallery)
+    with VideoFileSource(video) as source:
+        info = source.info
+        pipeline = StreamPipeline(
+            detector=models.detector,
+            embedder=models.embedder,
+            gallery=gallery,
+            config=config,
+            fps=info.fps,
+            source=source_name or video.name,
+        )
+        outputs = {
+            "tracks": out_dir / TRACKS_FILE,
+            "mot": out_dir / MOT_FILE,
+            "video": out_dir / VIDEO_FILE,
+        }
+        cancelled = False
+        with (
+            JsonLinesWriter(outputs["tracks"]) as json_sink,
+            MotWriter(outputs["mot"]) as mot_sink,
+        ):
+            video_sink = (
+                AnnotatedVideoWriter(outputs["video"], info.width, info.height, info.fps)
+                if config.output.video
+                else None
+            )
+            try:
+                for _, timestamp, frame in source:
+                    if should_stop is not None and should_stop():
+                        cancelled = True
+                        break
+                    result = pipeline.process(frame, timestamp)
+                    json_sink.write(result)
+                    mot_sink.write(result.tracks)
+                    if video_sink is not None:
+                        video_sink.write(draw_tracks(frame, result.tracks, gallery.label))
+                    if progress is not None:
+                        progress(source.frames_read, info.frame_count)
+            finally:
+                pipeline.close()
+                if video_sink is not None:
+                    video_sink.close()
+    summary = _summarise(
+        video, pipeline, info.fps, time.perf_counter() - started, identities_before
+    )
+    summary.outputs = {name: path.name for name, path in outputs.items() if path.exists()}
+    summary.complete = not cancelled
+    if info.frame_count and summary.frames < info.frame_count - 2:
+        logger.warning(
+            "%s: decoded %d of the %d frames its container announces (truncated?)",
+            video,
+            summary.frames,
+            info.frame_count,
+        )
+    (out_dir / SUMMARY_FILE).write_text(summary.to_json() + "\n", encoding="utf-8")
+    if cancelled:
+        raise RunCancelledError(f"stopped after {summary.frames} frames")
+    return summary

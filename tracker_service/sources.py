@@ -1,0 +1,96 @@
+"""Frame sources. `VideoFileSource` reads a file in order, every frame (offline jobs).
+
+Live cameras (latest-frame policy, reconnects) live in `tracker_service.streams`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+Frame = NDArray[np.uint8]
+DEFAULT_FPS = 25.0
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    frame_count: int  # as the container claims; the real count is known after reading
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Open `path`, decode its first frame, and describe it; `SourceError` if it is no video."""
+    with VideoFileSource(path) as source:
+        return source.info
+
+
+class VideoFileSource:
+    """Every frame of a video file, with its timestamp in seconds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            raise SourceError(f"video {path} does not exist")
+        if not path.is_file():
+            raise SourceError(f"video {path} is not a file")
+        if path.stat().st_size == 0:
+            raise SourceError(f"video {path} is empty (0 bytes)")
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            raise SourceError(f"{path} cannot be opened as a video (not a video, or corrupt)")
+        ok, first = self._capture.read()
+        if not ok or first is None:
+            self._capture.release()
+            raise SourceError(f"{path} holds no decodable video frame (truncated or corrupt)")
+        self._first: Frame | None = np.asarray(first, dtype=np.uint8)
+        fps = float(self._capture.get(cv2.CAP_PROP_FPS))
+        self.info = VideoInfo(
+            width=first.shape[1],
+            height=first.shape[0],
+            # Containers sometimes claim 0 or absurd rates; fall back to a sane default.
+            fps=fps if 1.0 <= fps <= 240.0 else DEFAULT_FPS,
+            frame_count=max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))),
+        )
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[tuple[int, float, Frame]]:
+        """(frame index from 0, timestamp in seconds, BGR frame)."""
+        if self._first is not None:
+            frame, self._first = self._first, None
+            yield self._emit(frame)
+        while True:
+            ok, decoded = self._capture.read()
+            if not ok or decoded is None:
+                return
+            yield self._emit(np.asarray(decoded, dtype=np.uint8))
+
+    def _emit(self, frame: Frame) -> tuple[int, float, Frame]:
+        index = self.frames_read
+        self.frames_read += 1
+        return index, index / self.info.fps, frame
+
+    def close(self) -> None:
+        self._capture.release()
+
+    def __enter__(self) -> VideoFileSource:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
