@@ -23,7 +23,6 @@ every peer, writes `<out>/<peer>/<seq>.txt` and prints the combined HOTA, MOTA a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from common import assets_root
 from numpy.typing import NDArray
 
 from tracker_service.evaluation import evaluate_folders, read_mot_file, read_seqinfo
@@ -220,7 +220,7 @@ def run_peer(name: str, sequences: Sequence[MotSequence], out_dir: Path) -> tupl
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    assets = Path(os.environ.get("TRACKER_ASSETS", Path(__file__).parents[2] / "shared" / "assets"))
+    assets = assets_root()
     parser = argparse.ArgumentParser(description="Smoke-run the peer trackers on MOT15.")
     parser.add_argument("--mot15", type=Path, default=assets / "mot" / "MOT15")
     parser.add_argument("--out", type=Path, required=True, help="results go to OUT/<peer>/")

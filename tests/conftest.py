@@ -53,3 +53,42 @@ def onnx_reid_path() -> Path:
 @pytest.fixture(scope="session")
 def mot15_root() -> Path:
     return require_asset("mot/MOT15")
+
+
+@pytest.fixture(scope="session")
+def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tracker-service track` on the shared video with the shared models, run once.
+
+    Returns the output folder (tracks.jsonl, mot.txt, annotated.mp4, summary.json, gallery/).
+    Shared by the CLI end-to-end test and the API test that compares an uploaded job with it.
+    """
+    import subprocess
+    import sys
+
+    video = require_asset("videos/people-detection.mp4")
+    detector = require_asset("models/yolov8n_int8_openvino_model")
+    embedder = require_asset("models/osnet_x0_25_msmt17.onnx")
+    out = tmp_path_factory.mktemp("cli-run")
+    script = Path(sys.executable).parent / "tracker-service"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    completed = subprocess.run(
+        [
+            str(script),
+            "track",
+            str(video),
+            "--out",
+            str(out),
+            "--detector",
+            str(detector),
+            "--embedder",
+            str(embedder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        check=False,
+    )
+    if completed.returncode != 0:
+        pytest.fail(f"tracker-service track failed:\n{completed.stderr[-3000:]}")
+    return out

@@ -29,6 +29,7 @@ ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
     "TRACKER_EMBEDDER": ("embedder", "model"),
     "TRACKER_DATA_DIR": ("data_dir",),
     "TRACKER_MODELS_DIR": ("models_dir",),
+    "TRACKER_API_KEY": ("service", "api_key"),
 }
 
 
@@ -70,7 +71,9 @@ class EmbedderConfig(StrictModel):
     )
     device: str = "auto"
     max_batch: int = Field(64, ge=1, le=1024, description="crops per forward pass at most")
-    threads: int = Field(0, ge=0, description="CPU threads for inference; 0 = library default")
+    threads: int = Field(
+        0, ge=0, description="CPU threads for inference; 0 = every CPU this process may use"
+    )
 
 
 class TrackerConfig(StrictModel):
@@ -164,8 +167,84 @@ class OutputConfig(StrictModel):
 
 
 class ServiceConfig(StrictModel):
-    host: str = "127.0.0.1"
+    """The HTTP service (`tracker-service serve`)."""
+
+    host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 to listen on all")
     port: int = Field(8000, ge=1, le=65535)
+    api_key: str | None = Field(
+        None,
+        min_length=16,
+        description="require this key (X-API-Key or Bearer) on /v1; off when unset",
+    )
+    max_upload_mb: float = Field(2048.0, gt=0.0, description="largest accepted video upload")
+    max_queued_jobs: int = Field(8, ge=1, description="jobs waiting; more get 503")
+    job_workers: int = Field(1, ge=1, le=16, description="videos processed at once")
+    max_jobs_kept: int = Field(
+        500, ge=1, description="finished jobs kept on disk; the oldest are deleted"
+    )
+    log_format: Literal["text", "json"] = Field("text", description="json: one object a line")
+
+
+class StreamsConfig(StrictModel):
+    """Live streams (RTSP cameras, HTTP, looping files): reading, reconnecting, publishing."""
+
+    max_streams: int = Field(16, ge=1, le=1024, description="streams registered at once at most")
+    max_fps: float = Field(
+        15.0,
+        ge=0.0,
+        le=240.0,
+        description="frames processed per second per stream at most (0 = the camera's rate); "
+        "frames in between are skipped, never queued",
+    )
+    rtsp_transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTSP over TCP survives NAT and lossy links; UDP has less delay"
+    )
+    open_timeout_s: float = Field(
+        10.0, gt=0.0, le=300.0, description="connecting to a camera gives up after this"
+    )
+    read_timeout_s: float = Field(
+        5.0, gt=0.0, le=300.0, description="no frame for this long: stalled, reconnect"
+    )
+    max_behind_s: float = Field(
+        5.0,
+        ge=0.0,
+        le=3600.0,
+        description="a reader this far behind the camera (decoding slower than real time) "
+        "reconnects at the live edge; 0 = never",
+    )
+    reconnect_initial_s: float = Field(
+        1.0, gt=0.0, le=3600.0, description="first wait before reconnecting; doubles each time"
+    )
+    reconnect_max_s: float = Field(
+        30.0, gt=0.0, le=3600.0, description="longest wait between reconnection attempts"
+    )
+    reconnect_jitter: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="each wait varies randomly by this share, so that cameras behind one "
+        "failed switch do not all reconnect at the same instant",
+    )
+    subscriber_queue: int = Field(
+        256, ge=1, le=100_000, description="events kept per subscriber; a slow one loses the oldest"
+    )
+    max_subscribers: int = Field(64, ge=1, le=10_000, description="subscribers per stream at most")
+    jpeg_quality: int = Field(80, ge=10, le=100, description="annotated snapshot JPEG quality")
+    jpeg_max_fps: float = Field(
+        10.0,
+        gt=0.0,
+        le=60.0,
+        description="annotated JPEGs encoded per second per stream at most, and only on request",
+    )
+    stats_window_s: float = Field(
+        30.0, gt=0.0, le=3600.0, description="window of the processing rate and the maximum lag"
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> StreamsConfig:
+        if self.reconnect_initial_s > self.reconnect_max_s:
+            raise ValueError("reconnect_initial_s must not exceed reconnect_max_s")
+        return self
 
 
 class Config(StrictModel):
@@ -177,6 +256,7 @@ class Config(StrictModel):
     gallery: GalleryConfig = GalleryConfig()
     output: OutputConfig = OutputConfig()
     service: ServiceConfig = ServiceConfig()
+    streams: StreamsConfig = StreamsConfig()
     models_dir: Path = Field(Path("models"), description="where model weights are looked up")
     data_dir: Path = Field(Path("data"), description="jobs, gallery and other state")
 
@@ -254,12 +334,23 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's error on one line, with the line and column in the file (1-based)."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem is None:
+        return " ".join(str(error).split())
+    where = ""
+    if error.problem_mark is not None:
+        where = f"line {error.problem_mark.line + 1}, column {error.problem_mark.column + 1}: "
+    context = f" ({error.context})" if error.context else ""
+    return f"{where}{error.problem}{context}"
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:

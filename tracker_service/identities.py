@@ -82,10 +82,11 @@ class IdentityBook:
         for track in visible:
             identity = self._by_track.get(track.track_id)
             if identity is None:
-                identity = self._resolve(track, frame, now)
+                identity = self._resolve(track, visible, frame, now)
                 if identity is None:
                     continue
-                changes.appeared.append(identity)
+                if self._holders(identity) == 1:  # not already here through a lost track
+                    changes.appeared.append(identity)
             elif track.track_id in fresh_samples:
                 self.gallery.add_exemplar(
                     identity,
@@ -100,7 +101,8 @@ class IdentityBook:
             identity = self._by_track.pop(track_id, None)
             if identity is not None:
                 self.gallery.end_sighting(identity, self.source, track_id)
-                changes.left.append(identity)
+                if self._holders(identity) == 0:  # not still here through a newer track
+                    changes.left.append(identity)
 
     def close(self) -> list[int]:
         """End every track (the stream stopped); returns the identities that left."""
@@ -109,19 +111,34 @@ class IdentityBook:
         self.gallery.flush()
         return changes.left
 
-    def _resolve(self, track: TrackSnapshot, frame: Frame, now: float) -> int | None:
+    def _resolve(
+        self,
+        track: TrackSnapshot,
+        visible: tuple[TrackSnapshot, ...],
+        frame: Frame,
+        now: float,
+    ) -> int | None:
         entry = self.cache.entry(track.track_id)
         if entry is None:
             return None  # not embedded yet: the gate asks for it (UNEMBEDDED)
         if entry.samples < self.samples_needed and track.age < self.timeout_frames:
             return None  # still gathering views: the gate asks for them (IDENTIFY)
-        in_view = set(self._by_track.values())
+        # Only the people in view now are excluded: the identity of a lost track may well be
+        # this person's, back in view before their old track has been given up.
+        in_view = {
+            self._by_track[other.track_id]
+            for other in visible
+            if other.track_id != track.track_id and other.track_id in self._by_track
+        }
         resolution = self.gallery.resolve(
             entry.vector, exclude=in_view, thumbnail=encode_thumbnail(frame, track.xyxy), now=now
         )
         self._by_track[track.track_id] = resolution.identity_id
         self.identities_seen.add(resolution.identity_id)
         return resolution.identity_id
+
+    def _holders(self, identity: int) -> int:
+        return sum(1 for held in self._by_track.values() if held == identity)
 
     def _follow_merges_and_deletes(self) -> None:
         # Identities can be merged or deleted through the API while tracks hold them.

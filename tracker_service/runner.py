@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from tracker_service.annotate import draw_tracks
 from tracker_service.config import Config
@@ -26,7 +28,8 @@ from tracker_service.reid.gallery import Gallery
 from tracker_service.sinks.jsonl import JsonLinesWriter
 from tracker_service.sinks.mot import MotWriter
 from tracker_service.sinks.video import AnnotatedVideoWriter
-from tracker_service.sources import VideoFileSource
+from tracker_service.sources import Frame, VideoFileSource
+from tracker_service.types import Detections, FloatArray
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,40 @@ class Models:
     embedder_id: str
 
 
+class SerialDetector:
+    """A detector shared by several threads (streams, jobs), one inference at a time.
+
+    Neither Ultralytics predictors nor a compiled OpenVINO model may be called from two
+    threads at once; serialising also keeps two streams from fighting over 2 CPU cores.
+    """
+
+    def __init__(self, inner: Detector) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def detect(self, frame: Frame) -> Detections:
+        with self._lock:
+            return self._inner.detect(frame)
+
+
+class SerialEmbedder:
+    """An embedder shared by several threads, one batch at a time."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self._inner.dim
+
+    def embed(self, crops: Sequence[NDArray[np.uint8]]) -> FloatArray:
+        with self._lock:
+            return self._inner.embed(crops)
+
+
 def load_models(config: Config) -> Models:
+    """Load the detector and embedder once; safe to share across threads."""
     from tracker_service.detection.ultralytics_yolo import UltralyticsDetector
 
     detector = UltralyticsDetector(config.detector, config.models_dir)
@@ -62,7 +98,7 @@ def load_models(config: Config) -> Models:
     model_file = Path(info.model_path)
     # The gallery must only ever compare embeddings of one model: bind it to the weights.
     embedder_id = f"{model_file.name}:{sha256_of(model_file)[:16]}"
-    return Models(detector, embedder, info, embedder_id)
+    return Models(SerialDetector(detector), SerialEmbedder(embedder), info, embedder_id)
 
 
 def open_gallery(config: Config, models: Models, directory: Path | None) -> Gallery:

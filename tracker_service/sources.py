@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -30,10 +31,41 @@ class VideoInfo:
     frame_count: int  # as the container claims; the real count is known after reading
 
 
+# A container may announce a frame or two more than it stores (this one's sample clip does).
+_MISSING_FRAMES_TOLERATED = 0.02
+
+
 def probe_video(path: Path) -> VideoInfo:
-    """Open `path`, decode its first frame, and describe it; `SourceError` if it is no video."""
+    """Open `path`, decode its first frame, check it is complete, and describe it.
+
+    `SourceError` if it is no video or is truncated (fewer stored frames than its container
+    announces: an interrupted upload or copy).
+    """
     with VideoFileSource(path) as source:
-        return source.info
+        info = source.info
+    stored, announced = count_stored_frames(path)
+    if announced and stored < announced * (1.0 - _MISSING_FRAMES_TOLERATED):
+        raise SourceError(
+            f"{path} is truncated: it stores {stored} of the {announced} frames its "
+            "container announces"
+        )
+    return info
+
+
+def count_stored_frames(path: Path) -> tuple[int, int]:
+    """(video packets actually in the file, frames the container announces; 0 if unknown).
+
+    Reads packets without decoding them: a pass over the file's bytes, no pixel work.
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise SourceError(f"{path} has no video stream")
+            stream = container.streams.video[0]
+            stored = sum(1 for packet in container.demux(stream) if packet.size)
+            return stored, int(stream.frames or 0)
+    except av.error.FFmpegError as exc:
+        raise SourceError(f"{path} cannot be read as a video: {exc}") from None
 
 
 class VideoFileSource:

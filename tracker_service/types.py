@@ -39,8 +39,10 @@ class Detections:
     _validated: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
-        confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
+        # Copies (np.array, not np.asarray): a value must neither share the caller's buffers
+        # (a detector may reuse them next frame) nor freeze them.
+        xyxy = np.array(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        confidence = np.array(self.confidence, dtype=np.float32).reshape(-1)
         if len(confidence) != len(xyxy):
             raise ValueError(f"{len(xyxy)} boxes but {len(confidence)} confidences")
         if not np.all(np.isfinite(xyxy)):
@@ -52,8 +54,8 @@ class Detections:
         if (self.embeddings is None) != (self.embedded is None):
             raise ValueError("embeddings and embedded mask come together")
         if self.embeddings is not None and self.embedded is not None:
-            embeddings = np.asarray(self.embeddings, dtype=np.float32)
-            embedded = np.asarray(self.embedded, dtype=bool).reshape(-1)
+            embeddings = np.array(self.embeddings, dtype=np.float32)
+            embedded = np.array(self.embedded, dtype=bool).reshape(-1)
             if embeddings.ndim != 2 or len(embeddings) != len(xyxy) or len(embedded) != len(xyxy):
                 raise ValueError("embeddings must be (N, D) and the mask (N,) for N boxes")
             object.__setattr__(self, "embeddings", _frozen(embeddings))

@@ -15,8 +15,8 @@ from tracker_service.reid.torch_embedder import TorchEmbedder
 
 # Small enough that the contract tests' batches of 7 cross chunk boundaries.
 TEST_MAX_BATCH = 4
-# One thread: on small shared VMs (2 vCPUs) the OpenMP barriers of a second thread cost
-# far more than they give (see the benchmark notes), and it keeps runs comparable.
+# One thread: these tests check values, not speed, and on a busy 2-vCPU machine a second
+# OpenMP thread that gets descheduled stalls every operator (seen here: seconds a crop).
 TEST_THREADS = 1
 MARKET_CROPS = ("0022", "0027", "0032", "0048", "0065")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from numpy.typing import NDArray
@@ -13,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tracker_service.config import ConfigError, EmbedderConfig
 from tracker_service.model_store import ModelError
-from tracker_service.reid.base import Embedder
+from tracker_service.reid.base import Embedder, parse_device, resolve_thread_count
 from tracker_service.reid.factory import describe, load_embedder
 from tracker_service.reid.onnx_embedder import OnnxEmbedder, run_in_fixed_batches
 from tracker_service.reid.osnet import build_osnet
@@ -168,6 +170,34 @@ def test_text_file_named_pth(tmp_path: Path) -> None:
     path.write_text("not a checkpoint")
     with pytest.raises(ModelError, match=r"notes\.pth is not a loadable PyTorch state dict"):
         TorchEmbedder(path)
+
+
+@pytest.mark.parametrize(
+    ("setting", "parsed"),
+    [("auto", ("auto", 0)), ("cpu", ("cpu", 0)), ("cuda", ("cuda", 0)), ("cuda:1", ("cuda", 1))],
+)
+def test_device_settings(setting: str, parsed: tuple[str, int]) -> None:
+    assert parse_device(setting) == parsed
+
+
+def test_thread_count_is_always_explicit() -> None:
+    assert resolve_thread_count(3) == 3
+    assert resolve_thread_count(0) >= 1
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in ort.get_available_providers() or torch.cuda.is_available(),
+    reason="checks the fallback of a machine without CUDA",
+)
+def test_cuda_requested_without_cuda_falls_back_to_cpu_with_a_warning(
+    onnx_reid_path: Path, msmt17_pth: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        onnx_backend = OnnxEmbedder(onnx_reid_path, "cuda:0", threads=1)
+        torch_backend = TorchEmbedder(msmt17_pth, "cuda", threads=1)
+    assert (onnx_backend.device, torch_backend.device) == ("cpu", "cpu")
+    assert onnx_backend.providers == ["CPUExecutionProvider"]
+    assert sum("running on the CPU" in m or "using CPU" in m for m in caplog.messages) == 2
 
 
 def test_unknown_device_is_a_config_error(onnx_reid_path: Path) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from tracker_service.config import ConfigError
+from tracker_service.evaluation.errors import EvaluationError
 from tracker_service.model_store import ModelError
 
 # Each module defines `register(subparsers)`, which adds its command(s) and sets `handler`.
@@ -16,6 +18,8 @@ COMMAND_MODULES = (
     "tracker_service.cli.track",
     "tracker_service.cli.eval",
     "tracker_service.cli.models",
+    "tracker_service.cli.reid",
+    "tracker_service.cli.serve",
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -38,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Spinning OpenMP threads steal the cores other threads (detector, streams) need; must be
+    # set before torch or onnxruntime are imported, which happens inside the commands.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -47,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (ConfigError, ModelError, UsageError, FileNotFoundError) as exc:
+    except (ConfigError, ModelError, UsageError, EvaluationError, FileNotFoundError) as exc:
         print(f"tracker-service {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

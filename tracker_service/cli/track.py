@@ -15,7 +15,7 @@ from tracker_service.config import Config, load_config
 from tracker_service.motchallenge import iter_detections, read_seqinfo
 from tracker_service.runner import load_models, open_gallery, run_video
 from tracker_service.sinks.mot import format_mot_row
-from tracker_service.sources import SourceError
+from tracker_service.sources import SourceError, probe_video
 from tracker_service.tracking import Tracker
 
 GALLERY_DIR = "gallery"
@@ -81,6 +81,10 @@ def run_track(args: argparse.Namespace) -> int:
     video: Path = args.video
     if not video.is_file():
         raise UsageError(f"video {video} does not exist or is not a file")
+    try:
+        probe_video(video)  # a file that is no video fails now, not after loading models
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
     out_dir: Path = args.out
     gallery_dir: Path = args.gallery or out_dir / GALLERY_DIR
     if args.gallery is None and gallery_dir.exists():

@@ -13,7 +13,6 @@ from tracker_service.reid.onnx_embedder import OnnxEmbedder
 from tracker_service.reid.torch_embedder import TorchEmbedder
 
 Backend = Literal["onnx", "torch"]
-# Checked in order, so ".pth.tar" is seen before a bare ".tar" could be considered.
 _SUFFIX_BACKENDS: tuple[tuple[str, Backend], ...] = (
     (".onnx", "onnx"),
     (".pth.tar", "torch"),

@@ -353,7 +353,7 @@ class Gallery:
             self._exemplars[identity_id] = _Exemplars()
             self._labels[identity_id] = None
             self._insert_exemplar(identity_id, unit, now)
-            self._enforce_identity_bound()
+            self._enforce_identity_bound(keep=identity_id)
         return identity_id
 
     def _insert_exemplar(self, identity_id: int, unit: FloatArray, now: float) -> None:
@@ -376,14 +376,15 @@ class Gallery:
         del group.vectors[position]
         del self._exemplar_owner[exemplar_id]
 
-    def _enforce_identity_bound(self) -> None:
+    def _enforce_identity_bound(self, keep: int) -> None:
         excess = len(self._exemplars) - self.config.max_identities
         if excess <= 0:
             return
-        # Forget the identities seen longest ago that nobody has labelled.
+        # Forget the identities seen longest ago that nobody has labelled; never `keep`, the
+        # identity just created, which the caller is about to use.
         rows = self._db.execute(
-            "SELECT id FROM identities WHERE label IS NULL ORDER BY last_seen LIMIT ?",
-            (excess,),
+            "SELECT id FROM identities WHERE label IS NULL AND id != ? ORDER BY last_seen LIMIT ?",
+            (keep, excess),
         ).fetchall()
         for (identity_id,) in rows:
             self._forget(identity_id)

@@ -1,0 +1,89 @@
+"""Prometheus metrics, read from the live services at scrape time (nothing to keep in sync)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from tracker_service.api.services import Services
+
+
+class ServiceCollector(Collector):
+    def __init__(self, services: Callable[[], Services | None]) -> None:
+        self._services = services
+
+    def collect(self) -> Iterator[Metric]:
+        services = self._services()
+        ready = GaugeMetricFamily("tracker_ready", "1 when models are loaded")
+        ready.add_metric([], 1.0 if services else 0.0)
+        yield ready
+        if services is None:
+            return
+        yield from self._jobs(services)
+        yield from self._gallery(services)
+        yield from self._streams(services)
+
+    @staticmethod
+    def _jobs(services: Services) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily("tracker_jobs", "jobs by state", labels=["state"])
+        for state, count in services.jobs.counts().items():
+            jobs.add_metric([state.value], count)
+        yield jobs
+
+    @staticmethod
+    def _gallery(services: Services) -> Iterator[Metric]:
+        identities = GaugeMetricFamily("tracker_gallery_identities", "identities in the gallery")
+        identities.add_metric([], len(services.gallery))
+        exemplars = GaugeMetricFamily("tracker_gallery_exemplars", "exemplar embeddings kept")
+        exemplars.add_metric([], services.gallery.exemplar_count)
+        yield identities
+        yield exemplars
+
+    @staticmethod
+    def _streams(services: Services) -> Iterator[Metric]:
+        labels = ["stream"]
+        gauges = {
+            "fps": GaugeMetricFamily(
+                "tracker_stream_fps", "frames processed a second", labels=labels
+            ),
+            "lag": GaugeMetricFamily(
+                "tracker_stream_lag_seconds", "age of the frame being processed", labels=labels
+            ),
+            "live": GaugeMetricFamily("tracker_stream_live", "1 while live", labels=labels),
+            "share": GaugeMetricFamily(
+                "tracker_stream_embedded_share", "share of detections embedded", labels=labels
+            ),
+            "detector": GaugeMetricFamily(
+                "tracker_detector_latency_seconds", "median detector time a frame", labels=labels
+            ),
+            "embedder": GaugeMetricFamily(
+                "tracker_embedder_latency_seconds", "median embedder time a frame", labels=labels
+            ),
+        }
+        counters = {
+            "dropped": CounterMetricFamily(
+                "tracker_stream_dropped_frames", "frames skipped to stay live", labels=labels
+            ),
+            "frames": CounterMetricFamily(
+                "tracker_stream_frames", "frames processed", labels=labels
+            ),
+            "reconnects": CounterMetricFamily(
+                "tracker_stream_reconnects", "reconnections to the camera", labels=labels
+            ),
+        }
+        for stream_id, values in services.streams.metrics().items():
+            for key, family in gauges.items():
+                family.add_metric([stream_id], float(values.get(key, 0.0)))
+            for key, counter in counters.items():
+                counter.add_metric([stream_id], float(values.get(key, 0.0)))
+        yield from gauges.values()
+        yield from counters.values()
+
+
+def build_registry(services: Callable[[], Services | None]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(services))
+    return registry

@@ -1,0 +1,176 @@
+"""The identity gallery: list, inspect, label, merge, delete, and search by photo."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import Response
+
+from tracker_service.api.deps import ServicesDep
+from tracker_service.api.errors import ApiError, not_found
+from tracker_service.api.schemas import (
+    IdentityDetail,
+    IdentityOut,
+    IdentityPage,
+    IdentityPatch,
+    MergeIn,
+    SearchMatch,
+    SearchOut,
+    SightingOut,
+)
+from tracker_service.api.services import Services
+from tracker_service.pipeline import crop_boxes
+from tracker_service.reid.gallery import Gallery, GalleryError, IdentityRecord
+
+router = APIRouter(tags=["identities"])
+MAX_SEARCH_IMAGE_BYTES = 20 * 2**20
+SEARCH_SIGHTINGS = 10
+
+
+def identity_out(record: IdentityRecord) -> IdentityOut:
+    return IdentityOut(
+        identity_id=record.identity_id,
+        label=record.label,
+        created_at=record.created_at,
+        first_seen=record.first_seen,
+        last_seen=record.last_seen,
+        exemplars=record.exemplars,
+        sources=list(record.sources),
+        thumbnail_url=_thumbnail_url(record.identity_id) if record.has_thumbnail else None,
+    )
+
+
+def _thumbnail_url(identity_id: int) -> str:
+    return f"/v1/identities/{identity_id}/thumbnail.jpg"
+
+
+def _sightings(gallery: Gallery, identity_id: int, limit: int) -> list[SightingOut]:
+    return [SightingOut(**vars_of(s)) for s in gallery.sightings(identity_id, limit)]
+
+
+def vars_of(sighting: object) -> dict[str, object]:
+    fields = ("source", "track_id", "first_seen", "last_seen", "first_media_s", "last_media_s")
+    return {name: getattr(sighting, name) for name in fields}
+
+
+def _record(gallery: Gallery, identity_id: int) -> IdentityRecord:
+    try:
+        return gallery.identity(identity_id)
+    except KeyError:
+        raise not_found("identity", identity_id) from None
+
+
+@router.get("/identities", response_model=IdentityPage, summary="Identities, recently seen first")
+def list_identities(
+    services: ServicesDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> IdentityPage:
+    records, total = services.gallery.identities(offset, limit)
+    return IdentityPage(
+        items=[identity_out(r) for r in records], total=total, offset=offset, limit=limit
+    )
+
+
+@router.get("/identities/{identity_id}", response_model=IdentityDetail, summary="One identity")
+def get_identity(identity_id: int, services: ServicesDep) -> IdentityDetail:
+    record = _record(services.gallery, identity_id)
+    return IdentityDetail(
+        **identity_out(record).model_dump(),
+        sightings=_sightings(services.gallery, identity_id, 50),
+    )
+
+
+@router.get("/identities/{identity_id}/thumbnail.jpg", summary="A crop of the person (JPEG)")
+def identity_thumbnail(identity_id: int, services: ServicesDep) -> Response:
+    try:
+        data = services.gallery.thumbnail(identity_id)
+    except KeyError:
+        raise not_found("identity", identity_id) from None
+    if data is None:
+        raise ApiError(404, "no_thumbnail", f"identity {identity_id} has no thumbnail")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.patch("/identities/{identity_id}", response_model=IdentityOut, summary="Set the label")
+def patch_identity(identity_id: int, body: IdentityPatch, services: ServicesDep) -> IdentityOut:
+    label = body.label.strip() if body.label else None
+    try:
+        services.gallery.set_label(identity_id, label or None)
+    except KeyError:
+        raise not_found("identity", identity_id) from None
+    return identity_out(_record(services.gallery, identity_id))
+
+
+@router.delete("/identities/{identity_id}", status_code=204, summary="Forget an identity")
+def delete_identity(identity_id: int, services: ServicesDep) -> None:
+    try:
+        services.gallery.delete(identity_id)
+    except KeyError:
+        raise not_found("identity", identity_id) from None
+
+
+@router.post(
+    "/identities/{identity_id}/merge",
+    response_model=IdentityOut,
+    summary="Fold another identity (source_id) into this one",
+)
+def merge_identity(identity_id: int, body: MergeIn, services: ServicesDep) -> IdentityOut:
+    try:
+        services.gallery.merge(identity_id, body.source_id)
+    except KeyError as exc:
+        raise not_found("identity", exc.args[0]) from None
+    except GalleryError as exc:
+        raise ApiError(422, "invalid_merge", str(exc)) from None
+    return identity_out(_record(services.gallery, identity_id))
+
+
+@router.post(
+    "/search",
+    response_model=SearchOut,
+    summary="Find a person: upload a photo, get the best-matching identities",
+)
+async def search(
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="a photo of one person (JPEG/PNG)")],
+    k: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> SearchOut:
+    data = await file.read(MAX_SEARCH_IMAGE_BYTES + 1)
+    if len(data) > MAX_SEARCH_IMAGE_BYTES:
+        raise ApiError(413, "image_too_large", "search images are limited to 20 MiB")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ApiError(
+            422, "not_an_image", f"{file.filename or 'the upload'} is not a JPEG/PNG image"
+        )
+    return await asyncio.to_thread(_search_image, services, np.asarray(image, np.uint8), k)
+
+
+def _search_image(services: Services, image: np.ndarray, k: int) -> SearchOut:
+    # A photo may show a person in a scene: search with the most confident person box; a
+    # tight crop (no detection) is used whole.
+    detections = services.models.detector.detect(image)
+    box = None
+    crop = image
+    if len(detections):
+        best = int(np.argmax(detections.confidence))
+        box = [round(float(v), 1) for v in detections.xyxy[best]]
+        crop = crop_boxes(image, detections.xyxy[best : best + 1])[0]
+    vector = services.models.embedder.embed([crop])[0]
+    matches = []
+    for match in services.gallery.search(vector, k=k):
+        record = services.gallery.identity(match.identity_id)
+        matches.append(
+            SearchMatch(
+                identity_id=match.identity_id,
+                similarity=round(match.similarity, 4),
+                label=record.label,
+                thumbnail_url=_thumbnail_url(match.identity_id) if record.has_thumbnail else None,
+                sightings=_sightings(services.gallery, match.identity_id, SEARCH_SIGHTINGS),
+            )
+        )
+    return SearchOut(query_box_xyxy=box, matches=matches)

@@ -1,0 +1,617 @@
+"""A live frame source: one reader thread per camera that keeps only the latest frame.
+
+Cameras produce frames at their own pace whether or not anyone keeps up. Queuing them is how
+a stream ends up minutes behind the camera, so the reader keeps exactly one frame: a new one
+replaces the old, and a frame replaced before the consumer took it counts as dropped. Each
+frame carries the time it was read, so the consumer can report its lag behind the camera.
+
+Network sources (rtsp, rtsps, http, https) reconnect with jittered exponential backoff for as
+long as the source exists: a camera that refuses today may answer after a power cut, and the
+state says `reconnecting` with the last error meanwhile. Only what can never work ends in
+`failed`: a file that does not exist or holds no video. Files (paths or file:// URLs) are
+read at their own frame rate, like a camera, and can loop forever for soak tests and demos.
+
+OpenCV's FFmpeg backend blocks inside `open` and `read` until FFmpeg gives up, 30 s by
+default. The capture is given open and read timeouts (OpenCV's interrupt callback) and FFmpeg
+a socket timeout in microseconds through OPENCV_FFMPEG_CAPTURE_OPTIONS (`timeout`; FFmpeg 5
+and later ignore the older `stimeout`, measured with this OpenCV build: 30 s instead of 2 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from pathlib import Path
+from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.request import url2pathname
+
+import cv2
+import numpy as np
+
+from tracker_service.config import StreamsConfig
+from tracker_service.sources import DEFAULT_FPS, Frame
+
+logger = logging.getLogger(__name__)
+
+NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})
+SUPPORTED_SCHEMES = (*sorted(NETWORK_SCHEMES), "file")
+FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+# A file read slower than its frame rate (a busy machine) catches up by skipping the pacing
+# wait; once it is this far behind, the schedule restarts instead of bursting frames.
+_PACING_RESYNC_S = 1.0
+# State changes kept for the consumer between two looks: enough for any realistic burst.
+_MAX_PENDING_CHANGES = 64
+_PROBE_TIMEOUT_S = 3.0
+
+
+class UnsupportedSourceError(ValueError):
+    """The URL names no source this service can read; the message says what would work."""
+
+
+class SourceKind(StrEnum):
+    NETWORK = "network"
+    FILE = "file"
+
+
+class SourceState(StrEnum):
+    """`connecting` (first attempt), `live` (frames arrive), `reconnecting` (lost or refused,
+    retrying with backoff), `stopped` (stopped on request or end of a non-looping file),
+    `failed` (can never work, e.g. the file does not exist)."""
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (SourceState.STOPPED, SourceState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTarget:
+    """What a stream URL points at. `display` is the URL with any password hidden."""
+
+    kind: SourceKind
+    location: str
+    display: str
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (rtsp://user:secret@host) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def parse_source(url: str) -> SourceTarget:
+    """Classify a stream URL; `UnsupportedSourceError` for anything this service cannot read.
+
+    Accepted: rtsp, rtsps, http and https URLs with a host, file:// URLs, and paths of
+    existing local files. A file:// URL to a missing file is accepted here and ends the
+    source in `failed` (it may be mounted later); a bare string is only taken as a path if it
+    exists, because a typo such as `rtps://cam` must not become a missing file.
+    """
+    text = url.strip()
+    if not text:
+        raise UnsupportedSourceError("the stream URL is empty")
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise UnsupportedSourceError(f"not a valid URL: {redact_url(text)} ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme in NETWORK_SCHEMES:
+        return _network_target(text, parts)
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise UnsupportedSourceError(
+                f"file URLs must name a local file (file:///path), got host {parts.netloc!r}"
+            )
+        path = Path(url2pathname(unquote(parts.path)))
+        return SourceTarget(SourceKind.FILE, str(path), text)
+    if Path(text).is_file():
+        return SourceTarget(SourceKind.FILE, text, text)
+    shown = redact_url(text)
+    if scheme:
+        raise UnsupportedSourceError(
+            f"unsupported stream URL scheme {scheme!r} in {shown}: use "
+            f"{', '.join(SUPPORTED_SCHEMES)} or the path of a local video file"
+        )
+    raise UnsupportedSourceError(
+        f"{shown} is neither a URL ({', '.join(SUPPORTED_SCHEMES)}) nor an existing file"
+    )
+
+
+def _network_target(text: str, parts: SplitResult) -> SourceTarget:
+    try:
+        host, _ = parts.hostname, parts.port  # .port raises for a non-numeric port
+    except ValueError as exc:
+        raise UnsupportedSourceError(f"invalid address in {redact_url(text)}: {exc}") from None
+    if not host:
+        raise UnsupportedSourceError(f"the stream URL {redact_url(text)} names no host")
+    return SourceTarget(SourceKind.NETWORK, text, redact_url(text))
+
+
+class _FfmpegOptions:
+    """What this process set OPENCV_FFMPEG_CAPTURE_OPTIONS to (None: not set by us)."""
+
+    lock = threading.Lock()
+    ours: str | None = None
+    kept_users = False
+
+
+def configure_ffmpeg(config: StreamsConfig) -> str:
+    """Set OPENCV_FFMPEG_CAPTURE_OPTIONS for live sources, unless the user set it.
+
+    It is process-wide (OpenCV reads it at each open), so it is set once, early, under a lock
+    (the manager calls this at start-up). A value set by the user is kept: the capture's own
+    open/read timeouts still bound every wait.
+    """
+    timeout_us = round(config.read_timeout_s * 1e6)
+    wanted = f"rtsp_transport;{config.rtsp_transport}|timeout;{timeout_us}"
+    with _FfmpegOptions.lock:
+        current = os.environ.get(FFMPEG_OPTIONS_ENV)
+        if current is not None and current != _FfmpegOptions.ours:
+            if not _FfmpegOptions.kept_users:
+                logger.info("keeping %s=%s set by the environment", FFMPEG_OPTIONS_ENV, current)
+                _FfmpegOptions.kept_users = True
+            return current
+        if current != wanted:
+            os.environ[FFMPEG_OPTIONS_ENV] = wanted
+            _FfmpegOptions.ours = wanted
+        return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFrame:
+    """One frame as read. `seq` counts frames read by the source (from 1); `session` counts
+    connections (1 = first, +1 after each reconnect or file reopen); `captured_at` is wall
+    time (epoch seconds) and `captured_mono` the monotonic clock when the read returned;
+    `media_s` is the position in the file (growing across loops) or, for cameras, seconds
+    since the source started; `behind_s` is how far the reader was behind the camera's own
+    clock when it read the frame (see `TimelineMeter`; 0 for files)."""
+
+    image: Frame
+    seq: int
+    session: int
+    captured_at: float
+    captured_mono: float
+    media_s: float
+    behind_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    state: SourceState
+    error: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """A snapshot of the source. `error` is why it is not live now (None when live);
+    `last_error` is the most recent error ever seen, kept after recovery. `reconnects` counts
+    attempts to connect again after a failure."""
+
+    state: SourceState
+    error: str | None
+    last_error: str | None
+    last_error_at: float | None
+    frames_read: int
+    frames_dropped: int
+    reconnects: int
+    fps: float | None
+    width: int | None
+    height: int | None
+    last_frame_at: float | None
+    behind_s: float
+
+
+class _ReadEnd(Enum):
+    STOPPED = "stopped"  # stop() was called
+    LOST = "lost"  # network read failed or timed out: reconnect
+    END_OF_FILE = "end"  # a file ended: loop or stop
+    EMPTY = "empty"  # a file opened but gave no frame: it never will
+
+
+class LiveSource:
+    """Reads a camera or file in its own thread; the consumer takes the latest frame."""
+
+    def __init__(
+        self,
+        url: str,
+        config: StreamsConfig | None = None,
+        *,
+        loop: bool = False,
+        name: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.target = parse_source(url)
+        self.config = config or StreamsConfig()
+        self.loop = loop
+        self.name = name or self.target.display
+        self._rng = rng or random.Random()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"source:{self.name}", daemon=True)
+        # Everything below is guarded by _cond.
+        self._latest: LiveFrame | None = None
+        self._latest_taken = True
+        self._state = SourceState.CONNECTING
+        self._error: str | None = None
+        self._last_error: str | None = None
+        self._last_error_at: float | None = None
+        self._changes: deque[StateChange] = deque(maxlen=_MAX_PENDING_CHANGES)
+        self._frames_read = 0
+        self._frames_dropped = 0
+        self._reconnects = 0
+        self._sessions = 0
+        self._fps: float | None = None
+        self._size: tuple[int, int] | None = None
+        self._last_frame_mono: float | None = None
+        self._last_frame_at: float | None = None
+        self._behind_s = 0.0
+        self._started_mono = time.monotonic()
+
+    # --- consumer side --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.target.kind is SourceKind.NETWORK:
+            configure_ffmpeg(self.config)
+        self._started_mono = time.monotonic()
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the reader to stop, without waiting (see `stop`)."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the reader to stop and wait for it; False if it is still blocked after
+        `timeout` (default: long enough for a blocked FFmpeg read to time out)."""
+        self.request_stop()
+        if self._thread.is_alive():
+            self._thread.join(self.stop_timeout_s if timeout is None else timeout)
+        if self._thread.is_alive():
+            # A daemon thread: it releases the capture itself when FFmpeg returns.
+            logger.warning("%s: reader still blocked in FFmpeg; left to finish alone", self.name)
+            return False
+        return True
+
+    @property
+    def stop_timeout_s(self) -> float:
+        # FFmpeg overshoots its read timeout (measured: 9 s for 5 s) by up to one more.
+        return 2 * max(self.config.open_timeout_s, self.config.read_timeout_s) + 1.0
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def take(self, timeout: float) -> LiveFrame | None:
+        """The newest frame not yet taken, waiting up to `timeout` s; None if there is none
+        (or the state changed, or the source stopped: look at `drain_changes`)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._latest_taken and not self._stop.is_set():
+                self._check_stall()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._changes or self._state.terminal:
+                    return None
+                self._cond.wait(min(remaining, self.config.read_timeout_s))
+            if self._latest_taken or self._latest is None:
+                return None
+            self._latest_taken = True
+            return self._latest
+
+    def drain_changes(self) -> list[StateChange]:
+        """State changes since the last call, oldest first (bounded)."""
+        with self._cond:
+            self._check_stall()
+            changes = list(self._changes)
+            self._changes.clear()
+            return changes
+
+    def status(self) -> SourceStatus:
+        with self._cond:
+            self._check_stall()
+            width, height = self._size or (None, None)
+            return SourceStatus(
+                state=self._state,
+                error=self._error,
+                last_error=self._last_error,
+                last_error_at=self._last_error_at,
+                frames_read=self._frames_read,
+                frames_dropped=self._frames_dropped,
+                reconnects=self._reconnects,
+                fps=self._fps,
+                width=width,
+                height=height,
+                last_frame_at=self._last_frame_at,
+                behind_s=self._behind_s,
+            )
+
+    @property
+    def state(self) -> SourceState:
+        with self._cond:
+            self._check_stall()
+            return self._state
+
+    def _check_stall(self) -> None:
+        # The reader may sit inside a blocked FFmpeg read for a while; whoever looks at the
+        # source sees the stall at once instead of a stale `live`. Caller holds _cond.
+        if self._state is not SourceState.LIVE or self._last_frame_mono is None:
+            return
+        silent = time.monotonic() - self._last_frame_mono
+        logger.debug("stall check %.2f", silent)
+        if silent > self.config.read_timeout_s:
+            self._set_state(SourceState.RECONNECTING, f"no frame for {silent:.1f} s (stalled)")
+
+    # --- state ----------------------------------------------------------------------------
+
+    def _set_state(self, state: SourceState, error: str | None) -> None:
+        """Caller holds _cond."""
+        if state is self._state and error == self._error:
+            return
+        now = time.time()
+        self._state, self._error = state, error
+        if error is not None:
+            self._last_error, self._last_error_at = error, now
+        self._changes.append(StateChange(state, error, now))
+        self._cond.notify_all()
+        log = logger.warning if error else logger.info
+        log("%s: %s%s", self.name, state.value, f" ({error})" if error else "")
+
+    def _update_state(self, state: SourceState, error: str | None = None) -> None:
+        with self._cond:
+            self._set_state(state, error)
+
+    # --- reader thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            if self.target.kind is SourceKind.FILE:
+                self._run_file()
+            else:
+                self._run_network()
+        except Exception as exc:  # the thread must report, never die silently
+            logger.exception("%s: reader crashed", self.name)
+            self._update_state(SourceState.FAILED, f"reader crashed: {exc}")
+            return
+        with self._cond:
+            if not self._state.terminal:
+                self._set_state(SourceState.STOPPED, None)
+
+    def _run_network(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            capture = self._open_network()
+            if capture is not None:
+                frames_before = self._frames_read
+                try:
+                    if self._read_network(capture) is not _ReadEnd.LOST:
+                        return
+                finally:
+                    capture.release()
+                if self._frames_read > frames_before:
+                    failures = 0  # it worked for a while: back off from the start again
+            failures += 1
+            if not self._wait_backoff(failures):
+                return
+            with self._cond:
+                self._reconnects += 1
+
+    def _open_network(self) -> cv2.VideoCapture | None:
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            round(self.config.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            round(self.config.read_timeout_s * 1000),
+        ]
+        capture = cv2.VideoCapture(self.target.location, cv2.CAP_FFMPEG, params)
+        if capture.isOpened():
+            self._begin_session(capture)
+            return capture
+        capture.release()
+        # `reconnecting` from the first failure on: the source keeps trying, with backoff.
+        self._update_state(SourceState.RECONNECTING, diagnose_network_failure(self.target))
+        return None
+
+    def _wait_backoff(self, failures: int) -> bool:
+        """Sleep the backoff for the `failures`-th failure in a row; False if stopped."""
+        config = self.config
+        delay = min(config.reconnect_max_s, config.reconnect_initial_s * 2 ** (failures - 1))
+        jitter = config.reconnect_jitter
+        delay *= self._rng.uniform(1.0 - jitter, 1.0 + jitter)
+        logger.info("%s: reconnecting in %.1f s (attempt %d)", self.name, delay, failures)
+        return not self._stop.wait(delay)
+
+    def _run_file(self) -> None:
+        path = Path(self.target.location)
+        media_offset = 0.0
+        while not self._stop.is_set():
+            problem = _file_problem(path)
+            capture = None if problem else cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+            if capture is None or not capture.isOpened():
+                if capture is not None:
+                    capture.release()
+                self._update_state(SourceState.FAILED, problem or f"{path} cannot be opened")
+                return
+            try:
+                self._begin_session(capture)
+                frames_before = self._frames_read
+                end = self._read_file(capture, media_offset)
+            finally:
+                capture.release()
+            if end is _ReadEnd.EMPTY:
+                self._update_state(SourceState.FAILED, f"{path} holds no decodable video frame")
+                return
+            if end is not _ReadEnd.END_OF_FILE or not self.loop:
+                return
+            media_offset += (self._frames_read - frames_before) / (self._fps or DEFAULT_FPS)
+            logger.debug("%s: end of file, looping", self.name)
+
+    def _begin_session(self, capture: cv2.VideoCapture) -> None:
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+        with self._cond:
+            self._sessions += 1
+            # Containers and cameras sometimes claim 0 or absurd rates.
+            self._fps = fps if 1.0 <= fps <= 240.0 else DEFAULT_FPS
+
+    def _read_network(self, capture: cv2.VideoCapture) -> _ReadEnd:
+        """Read a camera as fast as it sends; LOST when reading fails or falls behind."""
+        session = self._sessions
+        meter = TimelineMeter()
+        max_behind = self.config.max_behind_s
+        while not self._stop.is_set():
+            ok, image = capture.read()
+            if not ok or image is None:
+                return self._read_failure(paced=False, frames=1)
+            now = time.monotonic()
+            behind = meter.update(now, float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0)
+            self._publish(np.asarray(image, np.uint8), session, now - self._started_mono, behind)
+            if max_behind > 0 and behind > max_behind:
+                # Decoding slower than real time: the backlog sits in socket buffers where no
+                # latest-frame policy reaches it. A new connection starts at the live edge.
+                self._update_state(
+                    SourceState.RECONNECTING,
+                    f"fell {behind:.1f} s behind the camera (decoding slower than real time); "
+                    "reconnecting at the live edge",
+                )
+                return _ReadEnd.LOST
+        return _ReadEnd.STOPPED
+
+    def _read_file(self, capture: cv2.VideoCapture, media_offset: float) -> _ReadEnd:
+        """Read a file at its frame rate, as a camera would deliver it."""
+        fps = self._fps or DEFAULT_FPS
+        session = self._sessions
+        schedule_start = time.monotonic()
+        frames = 0
+        while not self._stop.is_set():
+            ok, image = capture.read()
+            if not ok or image is None:
+                return self._read_failure(paced=True, frames=frames)
+            now = time.monotonic()
+            due = schedule_start + frames / fps
+            if now - due > _PACING_RESYNC_S:
+                schedule_start, due = now - frames / fps, now
+            if due > now and self._stop.wait(due - now):
+                break
+            self._publish(np.asarray(image, np.uint8), session, media_offset + frames / fps, 0.0)
+            frames += 1
+        return _ReadEnd.STOPPED
+
+    def _read_failure(self, paced: bool, frames: int) -> _ReadEnd:
+        if paced:
+            return _ReadEnd.END_OF_FILE if frames else _ReadEnd.EMPTY
+        silent = time.monotonic() - (self._last_frame_mono or self._started_mono)
+        self._update_state(
+            SourceState.RECONNECTING,
+            f"stream lost: no frame could be read (last frame {silent:.1f} s ago)",
+        )
+        return _ReadEnd.LOST
+
+    def _publish(self, image: Frame, session: int, media_s: float, behind_s: float) -> None:
+        captured_mono = time.monotonic()
+        captured_at = time.time()
+        with self._cond:
+            self._frames_read += 1
+            if not self._latest_taken:
+                self._frames_dropped += 1
+            self._latest = LiveFrame(
+                image, self._frames_read, session, captured_at, captured_mono, media_s, behind_s
+            )
+            self._behind_s = behind_s
+            self._latest_taken = False
+            self._last_frame_mono, self._last_frame_at = captured_mono, captured_at
+            self._size = (image.shape[1], image.shape[0])
+            if self._state is not SourceState.LIVE:
+                self._set_state(SourceState.LIVE, None)
+            self._cond.notify_all()
+
+
+class TimelineMeter:
+    """How far a reader is behind the camera, from the frames' own timestamps.
+
+    The time a frame is read says nothing about how long it waited in socket buffers before:
+    a reader that decodes slower than real time falls behind unseen. Comparing the wall
+    clock with the frames' presentation times shows it: for a reader at the live edge,
+    `now - pts` stays constant; it grows by exactly the backlog. The baseline is the
+    smallest offset seen, so network jitter and the burst of the first frames (those read
+    while the stream was probed) do not count.
+
+    Timestamps are not clean: B-frames arrive out of presentation order (small steps back),
+    cameras restart their timeline (a big step back) and some sources carry none (constant
+    zero). A frame whose timestamp does not advance leaves the estimate unchanged, so none of
+    these reads as a backlog. Clock drift between camera and host (~0.1 ms/s) would read as
+    a slowly growing backlog; a reconnection starts a new meter.
+    """
+
+    def __init__(self) -> None:
+        self._baseline: float | None = None
+        self._last_offset = 0.0
+        self._last_pts = 0.0
+
+    def update(self, now: float, pts_s: float) -> float:
+        offset = now - pts_s
+        if self._baseline is None:
+            self._baseline = offset
+        elif pts_s <= self._last_pts:
+            self._baseline += offset - self._last_offset  # keep the estimate unchanged
+        else:
+            self._baseline = min(self._baseline, offset)
+        self._last_offset, self._last_pts = offset, pts_s
+        return max(0.0, offset - self._baseline)
+
+
+def _file_problem(path: Path) -> str | None:
+    if not path.exists():
+        return f"file not found: {path}"
+    if not path.is_file():
+        return f"not a file: {path}"
+    if path.stat().st_size == 0:
+        return f"file is empty: {path}"
+    return None
+
+
+def diagnose_network_failure(target: SourceTarget) -> str:
+    """Why a network camera could not be opened, as precisely as a TCP probe can tell.
+
+    OpenCV only says "not opened"; FFmpeg's reason goes to stderr. A plain TCP connection to
+    the camera tells the cases users act on apart: wrong host, nothing listening, firewall.
+    """
+    parts = urlsplit(target.location)
+    host = parts.hostname or ""
+    scheme = parts.scheme.lower()
+    port = parts.port or _DEFAULT_PORTS.get(scheme, 554)
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S):
+            pass
+    except socket.gaierror as exc:
+        return f"cannot resolve host {host!r}: {exc.strerror}"
+    except ConnectionRefusedError:
+        return f"connection refused by {where} (no camera or server listening)"
+    except TimeoutError:
+        return f"no answer from {where} within {_PROBE_TIMEOUT_S:.0f} s (host down or firewall)"
+    except OSError as exc:
+        return f"cannot connect to {where}: {exc.strerror or exc}"
+    return (
+        f"{where} accepts connections but no video could be opened from {target.display} "
+        "(wrong path or credentials, unsupported codec, or the camera did not answer in time)"
+    )

@@ -1,0 +1,505 @@
+"""One live stream: a `LiveSource` feeding a `StreamPipeline` in the worker's own thread.
+
+The worker takes the newest frame (older ones were dropped by the source, never queued),
+runs the pipeline on it and publishes events to subscribers:
+
+- `{"type": "frame", "stream_id", "frame", "timestamp", "media_s", "lag_s", "tracks": [
+  {"track_id", "identity_id", "label", "box_xyxy", "score", "state"}]}` per processed frame
+  (`frame` counts processed frames from 0; `timestamp` is the capture's wall time);
+- `{"type": "identity_appeared" | "identity_left", "stream_id", "identity_id", "label",
+  "track_id", "timestamp"}`, published before the frame event of the same frame;
+- `{"type": "status", "stream_id", "state", "error", "timestamp"}` on every state change.
+
+Reconnects: the pipeline (tracker, cache, identities) survives a short interruption, so
+track and identity ids continue. If the first frame of a new connection comes longer than
+`tracker.lost_buffer_s` after the last frame processed, every track could only have been
+lost anyway, and the tracker, knowing nothing of the gap, would let stale tracks grab new
+detections at old positions; the pipeline is then closed (people in view "leave", their
+sightings are written) and a fresh one started: track ids restart, identity ids are global
+and continue through the gallery.
+
+The annotated JPEG of the latest frame is encoded on request only, at most
+`streams.jpeg_max_fps` times a second however many viewers ask, in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import asdict, dataclass
+from statistics import median
+from typing import Any
+
+import cv2
+
+from tracker_service.annotate import draw_tracks
+from tracker_service.config import Config
+from tracker_service.detection import Detector
+from tracker_service.pipeline import StreamPipeline
+from tracker_service.reid.base import Embedder
+from tracker_service.reid.gallery import Gallery
+from tracker_service.sources import DEFAULT_FPS, Frame
+from tracker_service.streams.events import Event, EventHub, Subscription
+from tracker_service.streams.source import LiveFrame, LiveSource, SourceState
+from tracker_service.types import FrameResult, TrackRecord
+
+logger = logging.getLogger(__name__)
+
+# How long the worker waits for a frame before it looks at the source's state again.
+_POLL_S = 0.25
+# After this many frames in a row fail in the pipeline the stream is declared failed: one
+# bad frame is logged and skipped, a model that fails on everything must not spin forever.
+_MAX_CONSECUTIVE_ERRORS = 25
+# Latency statistics look at this many recent frames.
+_LATENCY_FRAMES = 100
+# Samples kept by the rate/lag windows at most, whatever the window's length.
+_WINDOW_CAPACITY = 8192
+# identity -> track memory for identity_left events; bounded like a cache.
+_MAX_REMEMBERED_TRACKS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class JpegSnapshot:
+    """The annotated JPEG of a processed frame (`frame` as in frame events)."""
+
+    data: bytes
+    frame: int
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    """What `/metrics` and the stream's status report. Times in seconds unless `_ms`."""
+
+    state: str
+    error: str | None
+    last_error: str | None
+    started_at: float
+    frames_read: int
+    frames_processed: int
+    frames_dropped: int
+    frame_errors: int
+    reconnects: int
+    pipeline_resets: int
+    fps: float
+    camera_fps: float | None
+    lag_s: float | None
+    lag_max_s: float | None
+    source_behind_s: float
+    detector_ms: float | None
+    embedder_ms: float | None
+    embedded_share: float
+    tracks: int
+    subscribers: int
+    width: int | None
+    height: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Window:
+    """(time, value) samples of the last `span_s` seconds, at most `capacity` of them."""
+
+    def __init__(self, span_s: float, capacity: int = _WINDOW_CAPACITY) -> None:
+        self.span_s = span_s
+        self._samples: deque[tuple[float, float]] = deque(maxlen=capacity)
+
+    def add(self, at: float, value: float) -> None:
+        self._samples.append((at, value))
+        self._prune(at)
+
+    def _prune(self, now: float) -> None:
+        while self._samples and now - self._samples[0][0] > self.span_s:
+            self._samples.popleft()
+
+    def rate(self, now: float, since: float) -> float:
+        """Samples per second over the window (or since `since`, if that is shorter)."""
+        self._prune(now)
+        span = min(self.span_s, now - since)
+        return len(self._samples) / span if span > 0 else 0.0
+
+    def maximum(self, now: float) -> float | None:
+        self._prune(now)
+        return max((value for _, value in self._samples), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """The latest processed frame, kept for the JPEG snapshot."""
+
+    image: Frame
+    records: tuple[TrackRecord, ...]
+    frame: int
+    timestamp: float
+
+
+class StreamWorker:
+    """Runs one stream's pipeline in its own thread and publishes what it sees."""
+
+    def __init__(
+        self,
+        stream_id: str,
+        source: LiveSource,
+        *,
+        detector: Detector,
+        embedder: Embedder,
+        gallery: Gallery,
+        config: Config,
+        source_name: str | None = None,
+    ) -> None:
+        self.stream_id = stream_id
+        self.source = source
+        self.detector = detector
+        self.embedder = embedder
+        self.gallery = gallery
+        self.config = config
+        # Sightings are keyed by (identity, source, track id): the name must be unique per
+        # stream, because every stream's track ids start at 1.
+        self.source_name = source_name or f"{source.target.display} [{stream_id}]"
+        self.started_at = time.time()
+        self._hub = EventHub(config.streams.subscriber_queue, config.streams.max_subscribers)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"stream:{stream_id}", daemon=True)
+        self._stats_lock = threading.Lock()
+        self._started_mono = time.monotonic()
+        self._fps_window = _Window(config.streams.stats_window_s)
+        self._lag_window = _Window(config.streams.stats_window_s)
+        self._lag_s: float | None = None
+        self._frames_processed = 0
+        self._frame_errors = 0
+        self._consecutive_errors = 0
+        self._pipeline_resets = 0
+        self._tracks_in_view = 0
+        self._closed_totals = (0, 0)  # (detections, embedded) of pipelines already closed
+        self._state = SourceState.CONNECTING
+        self._error: str | None = None
+        self._processing_error: tuple[str, float] | None = None
+        self._pipeline: StreamPipeline | None = None
+        self._last_frame: LiveFrame | None = None
+        self._track_of: OrderedDict[int, int] = OrderedDict()
+        self._view: _View | None = None
+        self._jpeg_lock = threading.Lock()
+        self._jpeg: JpegSnapshot | None = None
+        self._jpeg_mono = 0.0
+
+    # --- control --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._started_mono = time.monotonic()
+        self.source.start()
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the source and the worker to stop, without waiting (see `stop`)."""
+        self._stop.set()
+        self.source.request_stop()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the source and the worker; identities in view leave. True if both ended
+        within `timeout` (default: the source's own bound plus a few seconds)."""
+        self._stop.set()
+        budget = self.source.stop_timeout_s + 5.0 if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        source_done = self.source.stop(budget)
+        if self._thread.is_alive():
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            logger.warning("stream %s: worker did not stop within %.1f s", self.stream_id, budget)
+            return False
+        return source_done
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def state(self) -> SourceState:
+        with self._stats_lock:
+            return self._state
+
+    def subscribe(self) -> Subscription:
+        """A new subscriber; it first receives the current status."""
+        subscription = self._hub.subscribe()
+        with self._stats_lock:
+            subscription.offer(self._status_event(self._state, self._error, time.time()))
+        return subscription
+
+    # --- worker thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # report, never die silently
+            logger.exception("stream %s: worker crashed", self.stream_id)
+            self._set_state(SourceState.FAILED, f"worker crashed: {exc}")
+        finally:
+            self._finish()
+
+    def _loop(self) -> None:
+        next_due = 0.0
+        while not self._stop.is_set():
+            self._follow_source()
+            if self._state.terminal:
+                return
+            wait = next_due - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            frame = self.source.take(_POLL_S)
+            if frame is None:
+                continue
+            started = time.monotonic()
+            self._handle(frame)
+            next_due = started + self._min_interval_s
+            if self._consecutive_errors >= _MAX_CONSECUTIVE_ERRORS:
+                error, _ = self._processing_error or ("processing failed", 0.0)
+                self._set_state(SourceState.FAILED, f"{error} (every frame fails)")
+                return
+
+    @property
+    def _min_interval_s(self) -> float:
+        max_fps = self.config.streams.max_fps
+        return 1.0 / max_fps if max_fps > 0 else 0.0
+
+    def _follow_source(self) -> None:
+        for change in self.source.drain_changes():
+            self._set_state(change.state, change.error, change.at)
+
+    def _set_state(self, state: SourceState, error: str | None, at: float | None = None) -> None:
+        with self._stats_lock:
+            if state is self._state and error == self._error:
+                return
+            self._state, self._error = state, error
+            event = self._status_event(state, error, time.time() if at is None else at)
+        self._hub.publish(event)
+
+    def _status_event(self, state: SourceState, error: str | None, at: float) -> Event:
+        return {
+            "type": "status",
+            "stream_id": self.stream_id,
+            "state": state.value,
+            "error": error,
+            "timestamp": at,
+        }
+
+    def _finish(self) -> None:
+        self._close_pipeline(time.time())
+        status = self.source.status()
+        if self._state is not SourceState.FAILED:
+            error = status.error if status.state is SourceState.FAILED else None
+            state = SourceState.FAILED if error else SourceState.STOPPED
+            self._set_state(state, error)
+        self._hub.close()
+        logger.info("stream %s: worker ended (%s)", self.stream_id, self._state.value)
+
+    # --- frames ---------------------------------------------------------------------------
+
+    def _handle(self, frame: LiveFrame) -> None:
+        pipeline = self._pipeline_for(frame)
+        try:
+            result = pipeline.process(frame.image, frame.media_s)
+        except Exception as exc:  # a bad frame or a model error: skip it, count it
+            self._frame_errors += 1
+            self._consecutive_errors += 1
+            logger.exception("stream %s: frame %d failed", self.stream_id, frame.seq)
+            with self._stats_lock:
+                self._processing_error = (f"processing failed: {exc}", time.time())
+            return
+        self._consecutive_errors = 0
+        done = time.monotonic()
+        # Behind the camera: time since the frame was read, plus how long it had waited in
+        # buffers before (the reader's backlog, from the camera's own timestamps).
+        lag = done - frame.captured_mono + frame.behind_s
+        index = self._frames_processed
+        with self._stats_lock:
+            self._frames_processed += 1
+            self._fps_window.add(done, 1.0)
+            self._lag_window.add(done, lag)
+            self._lag_s = lag
+            self._tracks_in_view = len(result.tracks)
+        self._view = _View(frame.image, result.tracks, index, frame.captured_at)
+        self._publish_identities(result, frame.captured_at)
+        self._hub.publish(self._frame_event(result, frame, index, lag))
+
+    def _pipeline_for(self, frame: LiveFrame) -> StreamPipeline:
+        previous = self._last_frame
+        self._last_frame = frame
+        if self._pipeline is not None and previous is not None:
+            gap = frame.captured_mono - previous.captured_mono
+            if frame.session != previous.session and gap > self.config.tracker.lost_buffer_s:
+                logger.info(
+                    "stream %s: %.1f s without frames: starting a fresh tracker",
+                    self.stream_id,
+                    gap,
+                )
+                self._close_pipeline(frame.captured_at)
+                self._pipeline_resets += 1
+        if self._pipeline is None:
+            self._pipeline = self._new_pipeline()
+        return self._pipeline
+
+    def _new_pipeline(self) -> StreamPipeline:
+        camera_fps = self.source.status().fps or DEFAULT_FPS
+        max_fps = self.config.streams.max_fps
+        # The tracker counts in frames: give it the rate frames will actually come at.
+        fps = min(camera_fps, max_fps) if max_fps > 0 else camera_fps
+        return StreamPipeline(
+            detector=self.detector,
+            embedder=self.embedder,
+            gallery=self.gallery,
+            config=self.config,
+            fps=fps,
+            source=self.source_name,
+        )
+
+    def _close_pipeline(self, timestamp: float) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is None:
+            return
+        try:
+            left = pipeline.close()
+        except Exception:  # the gallery's database may be gone at shutdown: log, go on
+            logger.exception("stream %s: closing the pipeline failed", self.stream_id)
+            left = []
+        for identity in left:
+            self._hub.publish(self._identity_event("identity_left", identity, timestamp))
+        detections, embedded = self._closed_totals
+        self._closed_totals = (
+            detections + pipeline.stats.detections,
+            embedded + pipeline.stats.embedded,
+        )
+        self._track_of.clear()
+        with self._stats_lock:
+            self._tracks_in_view = 0
+
+    def _publish_identities(self, result: FrameResult, timestamp: float) -> None:
+        for record in result.tracks:
+            if record.identity_id is not None:
+                self._remember_track(record.identity_id, record.track_id)
+        for identity in result.left:
+            self._hub.publish(self._identity_event("identity_left", identity, timestamp))
+        for identity in result.appeared:
+            self._hub.publish(self._identity_event("identity_appeared", identity, timestamp))
+
+    def _remember_track(self, identity: int, track_id: int) -> None:
+        self._track_of[identity] = track_id
+        self._track_of.move_to_end(identity)
+        while len(self._track_of) > _MAX_REMEMBERED_TRACKS:
+            self._track_of.popitem(last=False)
+
+    def _identity_event(self, kind: str, identity: int, timestamp: float) -> Event:
+        track_id = self._track_of.get(identity)
+        if kind == "identity_left":
+            self._track_of.pop(identity, None)
+        return {
+            "type": kind,
+            "stream_id": self.stream_id,
+            "identity_id": identity,
+            "label": self.gallery.label(identity),
+            "track_id": track_id,
+            "timestamp": timestamp,
+        }
+
+    def _frame_event(self, result: FrameResult, frame: LiveFrame, index: int, lag: float) -> Event:
+        return {
+            "type": "frame",
+            "stream_id": self.stream_id,
+            "frame": index,
+            "timestamp": frame.captured_at,
+            "media_s": round(frame.media_s, 4),
+            "lag_s": round(lag, 4),
+            "tracks": [self._track_entry(record) for record in result.tracks],
+        }
+
+    def _track_entry(self, record: TrackRecord) -> dict[str, Any]:
+        identity = record.identity_id
+        return {
+            "track_id": record.track_id,
+            "identity_id": identity,
+            "label": self.gallery.label(identity) if identity is not None else None,
+            "box_xyxy": [round(value, 2) for value in record.xyxy],
+            "score": round(record.score, 4),
+            "state": record.state.value,
+        }
+
+    # --- readers (any thread) -------------------------------------------------------------
+
+    def latest_jpeg(self) -> JpegSnapshot | None:
+        """The latest processed frame, annotated, as JPEG; None before the first frame.
+
+        Encoded here, in the caller's thread, only when the frame changed and at most
+        `jpeg_max_fps` times a second: MJPEG viewers share one encoding.
+        """
+        with self._jpeg_lock:
+            view = self._view
+            if view is None:
+                return None
+            cached = self._jpeg
+            now = time.monotonic()
+            if cached is not None and (
+                cached.frame == view.frame
+                or now - self._jpeg_mono < 1.0 / self.config.streams.jpeg_max_fps
+            ):
+                return cached
+            self._jpeg = self._encode(view)
+            self._jpeg_mono = now
+            return self._jpeg
+
+    def _encode(self, view: _View) -> JpegSnapshot:
+        canvas = draw_tracks(view.image, view.records, self.gallery.label)
+        quality = [cv2.IMWRITE_JPEG_QUALITY, self.config.streams.jpeg_quality]
+        ok, buffer = cv2.imencode(".jpg", canvas, quality)
+        if not ok:
+            raise RuntimeError(f"stream {self.stream_id}: JPEG encoding failed")
+        return JpegSnapshot(buffer.tobytes(), view.frame, view.timestamp)
+
+    def stats(self) -> StreamStats:
+        source = self.source.status()
+        pipeline = self._pipeline
+        now = time.monotonic()
+        detections, embedded = self._closed_totals
+        if pipeline is not None:
+            detections += pipeline.stats.detections
+            embedded += pipeline.stats.embedded
+        with self._stats_lock:
+            return StreamStats(
+                state=self._state.value,
+                error=self._error,
+                last_error=self._last_error(source.last_error, source.last_error_at),
+                started_at=self.started_at,
+                frames_read=source.frames_read,
+                frames_processed=self._frames_processed,
+                frames_dropped=source.frames_dropped,
+                frame_errors=self._frame_errors,
+                reconnects=source.reconnects,
+                pipeline_resets=self._pipeline_resets,
+                fps=round(self._fps_window.rate(now, self._started_mono), 3),
+                camera_fps=source.fps,
+                lag_s=self._lag_s,
+                lag_max_s=self._lag_window.maximum(now),
+                source_behind_s=round(source.behind_s, 3),
+                detector_ms=_recent_median_ms(pipeline, "detector"),
+                embedder_ms=_recent_median_ms(pipeline, "embedder"),
+                embedded_share=round(embedded / detections, 4) if detections else 0.0,
+                tracks=self._tracks_in_view,
+                subscribers=len(self._hub),
+                width=source.width,
+                height=source.height,
+            )
+
+    def _last_error(self, source_error: str | None, source_at: float | None) -> str | None:
+        """The most recent of the source's and the pipeline's errors. Caller holds the lock."""
+        if self._processing_error is None:
+            return source_error
+        error, at = self._processing_error
+        return error if source_at is None or at >= source_at else source_error
+
+
+def _recent_median_ms(pipeline: StreamPipeline | None, stage: str) -> float | None:
+    if pipeline is None:
+        return None
+    # A copy of the tail: the worker thread appends to these lists meanwhile.
+    values = list(getattr(pipeline.stats.times, stage)[-_LATENCY_FRAMES:])
+    return round(median(values) * 1000, 2) if values else None
