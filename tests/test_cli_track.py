@@ -184,6 +184,10 @@ def test_bad_input_through_the_console_script(tmp_path: Path) -> None:
     ]
 
 
+def tlwh_to_xyxy(tlwh: np.ndarray) -> np.ndarray:
+    return np.column_stack([tlwh[:, :2], tlwh[:, :2] + tlwh[:, 2:]])
+
+
 # --- track-mot ---------------------------------------------------------------------------------
 
 
@@ -207,8 +211,7 @@ def test_track_mot_writes_a_valid_mot_file(
     on_people = 0
     for frame in np.unique(rows.frames):
         ours, theirs = rows.tlwh[rows.frames == frame], gt.tlwh[gt.frames == frame]
-        to_xyxy = lambda tlwh: np.column_stack([tlwh[:, :2], tlwh[:, :2] + tlwh[:, 2:]])  # noqa: E731
-        iou = iou_matrix(to_xyxy(ours), to_xyxy(theirs))
+        iou = iou_matrix(tlwh_to_xyxy(ours), tlwh_to_xyxy(theirs))
         on_people += int((iou.max(axis=1, initial=0.0) >= 0.5).sum())
     assert on_people >= 0.8 * len(rows)
 

@@ -139,6 +139,7 @@ def test_annotated_video_is_h264_and_opens_with_opencv(
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         assert (stream.codec_context.width, stream.codec_context.height) == even
+        assert stream.average_rate is not None
         assert float(stream.average_rate) == pytest.approx(23.96, abs=0.01)
     # +faststart: the index (moov) comes before the media data (mdat).
     data = path.read_bytes()

@@ -14,7 +14,7 @@ SCORES = np.array([0.9, 0.4, 0.7], np.float32)
 
 
 def test_arrays_are_normalised() -> None:
-    d = Detections([1, 2, 3, 4], [0.5])  # a single flat box
+    d = Detections([1, 2, 3, 4], [0.5])  # type: ignore[arg-type]  # lists are accepted
     assert d.xyxy.shape == (1, 4) and d.xyxy.dtype == np.float32
     assert d.confidence.shape == (1,) and d.confidence.dtype == np.float32
     assert len(d) == 1
@@ -39,11 +39,11 @@ def test_box_and_confidence_counts_must_agree() -> None:
 )
 def test_bad_boxes_are_refused(box: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Detections(np.array([box], np.float32), [0.5])
+        Detections(np.array([box], np.float32), np.array([0.5], np.float32))
 
 
 def test_a_zero_area_box_is_allowed() -> None:
-    assert len(Detections([[3, 3, 3, 3]], [0.5])) == 1
+    assert len(Detections(np.array([[3, 3, 3, 3]], np.float32), np.ones(1, np.float32))) == 1
 
 
 def test_embeddings_and_their_mask_come_together() -> None:

@@ -7,7 +7,7 @@ those into `TrackRecord`s (with global identities) for the sinks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -36,7 +36,6 @@ class Detections:
     confidence: FloatArray
     embeddings: FloatArray | None = None
     embedded: BoolArray | None = None
-    _validated: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Copies (np.array, not np.asarray): a value must neither share the caller's buffers

@@ -12,7 +12,7 @@ E1, E2, E3 = np.eye(3, dtype=np.float32)
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
-    return vector / np.linalg.norm(vector)
+    return np.asarray(vector / np.linalg.norm(vector))
 
 
 def test_the_first_sample_is_kept_as_a_unit_vector() -> None:

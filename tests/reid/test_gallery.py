@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from tracker_service.config import GalleryConfig
 from tracker_service.reid.gallery import DB_NAME, INDEX_NAME, Gallery, GalleryError, Sighting
@@ -18,15 +19,19 @@ EMBEDDER = "test-embedder:0123"
 BASIS = np.eye(DIM, dtype=np.float32)
 
 
-def look(i: int) -> np.ndarray:
+Vector = NDArray[np.float32]
+
+
+def look(i: int) -> Vector:
     """Person i's appearance: one axis each, so different people have similarity 0."""
-    return BASIS[i].copy()
+    return np.array(BASIS[i], dtype=np.float32)
 
 
-def near(i: int, similarity: float, towards: int | None = None) -> np.ndarray:
+def near(i: int, similarity: float, towards: int | None = None) -> Vector:
     """A unit vector with the given cosine similarity to `look(i)`."""
     other = BASIS[towards if towards is not None else (i + 1) % DIM]
-    return (similarity * BASIS[i] + np.sqrt(1 - similarity**2) * other).astype(np.float32)
+    mixed = similarity * BASIS[i] + np.sqrt(1 - similarity**2) * other
+    return np.asarray(mixed, dtype=np.float32)
 
 
 def open_gallery(directory: Path | None = None, **config: float) -> Gallery:
@@ -38,7 +43,7 @@ def gallery() -> Gallery:
     return open_gallery()
 
 
-def best_similarity(gallery: Gallery, vector: np.ndarray, identity_id: int) -> float:
+def best_similarity(gallery: Gallery, vector: Vector, identity_id: int) -> float:
     matches = {m.identity_id: m.similarity for m in gallery.search(vector, k=100)}
     return matches.get(identity_id, -1.0)
 
@@ -78,8 +83,8 @@ def test_the_threshold_is_inclusive() -> None:
 
 
 def test_vectors_are_normalised_and_must_be_usable(gallery: Gallery) -> None:
-    first = gallery.resolve(3.0 * look(0))
-    assert gallery.resolve(0.5 * look(0)).identity_id == first.identity_id
+    first = gallery.resolve(np.float32(3.0) * look(0))
+    assert gallery.resolve(np.float32(0.5) * look(0)).identity_id == first.identity_id
     for bad in (np.zeros(DIM, np.float32), np.full(DIM, np.nan, np.float32)):
         with pytest.raises(GalleryError, match="finite, non-zero"):
             gallery.resolve(bad)

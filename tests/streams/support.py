@@ -52,7 +52,7 @@ def states(events: Sequence[Event]) -> list[str]:
 
 def write_clip(path: Path, frames: int, fps: float, size: tuple[int, int] = (160, 120)) -> Path:
     """A small video whose frame i shows the number i as its brightness (mod 256)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"cannot write {path}")
     for index in range(frames):

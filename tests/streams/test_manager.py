@@ -45,8 +45,9 @@ def test_a_stream_publishes_frames_identities_and_a_snapshot(
         subscription = manager.subscribe(info.id)
         events = collect(
             subscription,
-            until=lambda seen: bool(of_type(seen, "identity_appeared"))
-            and len(of_type(seen, "frame")) >= 15,
+            until=lambda seen: (
+                bool(of_type(seen, "identity_appeared")) and len(of_type(seen, "frame")) >= 15
+            ),
             timeout=30,
         )
         fake_gallery.set_label(1, "Alice")
@@ -71,7 +72,7 @@ def test_a_stream_publishes_frames_identities_and_a_snapshot(
 
     assert snapshot is not None
     image = cv2.imdecode(np.frombuffer(snapshot.data, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape == (120, 160, 3)
+    assert image is not None and image.shape == (120, 160, 3)
 
     assert stats.state == "live"
     assert 0 < stats.fps <= 10.0 * 1.2  # max_fps holds

@@ -49,9 +49,7 @@ def test_a_camera_goes_live_and_people_get_identities(
     logger.info("live stream stats: %s", stats)
     assert states(events)[:2] == ["connecting", "live"]
     frames = of_type(events, "frame")
-    identities = {
-        track["identity_id"] for event in frames for track in event["tracks"] if track["label"] is None
-    }
+    identities = {track["identity_id"] for event in frames for track in event["tracks"]}
     assert identities - {None}
     appeared = of_type(events, "identity_appeared")
     assert {event["identity_id"] for event in appeared} <= identities

@@ -199,9 +199,7 @@ def test_a_file_that_can_never_work_fails(url: str) -> None:
 @pytest.mark.timeout(30)
 def test_a_refusing_camera_keeps_reconnecting_with_backoff() -> None:
     port = closed_port()
-    source = started(
-        f"rtsp://127.0.0.1:{port}/cam", reconnect_initial_s=0.2, reconnect_max_s=0.8
-    )
+    source = started(f"rtsp://127.0.0.1:{port}/cam", reconnect_initial_s=0.2, reconnect_max_s=0.8)
     try:
         assert wait_for(lambda: source.status().reconnects >= 3, timeout=10)
         status = source.status()

@@ -148,7 +148,7 @@ def test_ids_belong_to_the_tracker_instance() -> None:
 
 def test_ids_are_never_reused(tracker: Tracker) -> None:
     tracker.update(dets())
-    seen = []
+    seen: list[int] = []
     for _ in range(5):
         output = tracker.update(dets(BOX))  # a tentative track ...
         seen.extend(output.created)

@@ -358,7 +358,6 @@ class LiveSource:
         if self._state is not SourceState.LIVE or self._last_frame_mono is None:
             return
         silent = time.monotonic() - self._last_frame_mono
-        logger.debug("stall check %.2f", silent)
         if silent > self.config.read_timeout_s:
             self._set_state(SourceState.RECONNECTING, f"no frame for {silent:.1f} s (stalled)")
 

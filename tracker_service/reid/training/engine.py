@@ -115,9 +115,12 @@ def build_components(config: TrainConfig, splits: ReidSplits, device: torch.devi
     optimizer = _optimizer(config, model)
     scheduler = WarmupStepLR(optimizer, config.schedule, config.optimizer.lr)
     use_amp = config.run.amp and device.type == "cuda"
-    sampler = PKBatchSampler(
-        labels, config.sampler.identities, config.sampler.instances, seed=config.run.seed
-    )
+    try:
+        sampler = PKBatchSampler(
+            labels, config.sampler.identities, config.sampler.instances, seed=config.run.seed
+        )
+    except ValueError as exc:  # fewer identities than P: the data, not the code
+        raise DatasetError(f"{config.data.root}: {exc}") from None
     dataset = ReidImageDataset(
         splits.train, TrainTransform(config.data.size, config.augment), labels
     )
@@ -305,7 +308,12 @@ def train(
             )
         if splits.can_evaluate and _due(epoch + 1, config.run.eval_every, last):
             result = evaluate_model(
-                components.model, splits, config.eval, config.data.size, device=device
+                components.model,
+                splits,
+                config.eval,
+                config.data.size,
+                device=device,
+                workers=config.data.workers,
             )
             metrics = result.summary()
             log.write({"event": "eval", "epoch": epoch + 1, **metrics})

@@ -110,8 +110,16 @@ function identityCard(identity) {
   const actions = h(
     "div",
     { class: "actions" },
-    h("button", { type: "button", onclick: () => openRename(identity, editor) }, "Rename"),
-    h("button", { type: "button", onclick: () => openMerge(identity, editor) }, "Merge…"),
+    h(
+      "button",
+      { type: "button", class: "quiet", onclick: () => openRename(identity, editor) },
+      "Rename",
+    ),
+    h(
+      "button",
+      { type: "button", class: "quiet", onclick: () => openMerge(identity, editor) },
+      "Merge…",
+    ),
     h(
       "button",
       { type: "button", class: "quiet danger", onclick: () => deleteIdentity(identity) },

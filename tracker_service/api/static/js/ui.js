@@ -122,9 +122,15 @@ export function identityName(identityId, label) {
 
 export function formatTime(epochSeconds) {
   if (epochSeconds === null || epochSeconds === undefined) return "—";
-  return new Date(epochSeconds * 1000).toLocaleString(undefined, {
-    dateStyle: "medium",
-    timeStyle: "medium",
+  const date = new Date(epochSeconds * 1000);
+  const thisYear = date.getFullYear() === new Date().getFullYear();
+  return date.toLocaleString(undefined, {
+    year: thisYear ? undefined : "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+    second: "2-digit",
   });
 }
 
