@@ -24,15 +24,14 @@ RTSP_PACKAGES=(
     gstreamer1.0-plugins-bad
 )
 
-# --- browser: the web console's end-to-end tests (tests/ui/, Playwright) -------------------
-# Debian's Chromium, driven by Playwright through executable_path=/usr/bin/chromium
-# (Playwright's own browser download does not work offline), and fonts for legible
-# screenshots: DejaVu and Liberation cover Latin text, Noto Color Emoji the symbols.
+# --- browser: the web console's end-to-end tests (tests/ui/, Playwright) ----------------
+# Debian's Chromium, driven by Playwright with executable_path=/usr/bin/chromium (Playwright's
+# own browser download does not work offline), and fonts for legible screenshots (Chromium
+# only recommends them, and recommends are not installed here).
 BROWSER_PACKAGES=(
     chromium
     fonts-dejavu-core
     fonts-liberation
-    fonts-noto-color-emoji
 )
 
 SECTIONS=(rtsp browser)

@@ -206,11 +206,11 @@ class StreamsConfig(StrictModel):
         5.0, gt=0.0, le=300.0, description="no frame for this long: stalled, reconnect"
     )
     max_behind_s: float = Field(
-        5.0,
+        10.0,
         ge=0.0,
         le=3600.0,
-        description="a reader this far behind the camera (decoding slower than real time) "
-        "reconnects at the live edge; 0 = never",
+        description="an RTSP reader this far behind the camera's clock (decoding slower than "
+        "real time) reconnects at the live edge; 0 = never",
     )
     reconnect_initial_s: float = Field(
         1.0, gt=0.0, le=3600.0, description="first wait before reconnecting; doubles each time"

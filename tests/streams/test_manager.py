@@ -3,12 +3,14 @@ the events, the snapshot, the bounds, and streams that fail next to streams that
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from tests.streams.conftest import streams_config
 from tests.streams.support import collect, of_type, states, wait_for
@@ -23,6 +25,7 @@ from tracker_service.streams import (
     StreamNotFoundError,
     TooManySubscribersError,
 )
+from tracker_service.types import Detections
 
 FRAME_KEYS = {"type", "stream_id", "frame", "timestamp", "media_s", "lag_s", "tracks"}
 TRACK_KEYS = {"track_id", "identity_id", "label", "box_xyxy", "score", "state"}
@@ -187,3 +190,46 @@ def test_a_slow_subscriber_neither_blocks_the_worker_nor_grows(
     assert slow.dropped >= 30
     assert stats.subscribers == 2
     assert stats.fps > 5.0
+
+
+@pytest.mark.timeout(30)
+def test_subscribing_to_an_ended_stream_gives_its_final_status(
+    fake_models: Models, fake_gallery: Gallery
+) -> None:
+    manager = manager_for(fake_models, fake_gallery)
+    try:
+        info = manager.add("file:///no/such/video.mp4")
+        assert wait_for(lambda: manager.get(info.id).state == "failed", timeout=10)
+        subscription = manager.subscribe(info.id)
+        events = collect(subscription, until=lambda _: False, timeout=2)
+    finally:
+        manager.stop_all()
+    assert subscription.closed
+    assert [(event["state"], event["error"]) for event in events] == [
+        ("failed", "file not found: /no/such/video.mp4")
+    ]
+
+
+class BrokenDetector:
+    def detect(self, frame: NDArray[np.uint8]) -> Detections:
+        raise RuntimeError("inference backend lost")
+
+
+@pytest.mark.timeout(30)
+def test_a_stream_whose_every_frame_fails_ends_failed(
+    fake_models: Models, fake_gallery: Gallery, short_clip: Path
+) -> None:
+    broken = dataclasses.replace(fake_models, detector=BrokenDetector())
+    manager = manager_for(broken, fake_gallery, max_fps=0.0)
+    try:
+        info = manager.add(str(short_clip), loop=True)
+        assert wait_for(lambda: manager.get(info.id).state == "failed", timeout=20)
+        stats = manager.get(info.id).stats
+        source_running = manager._entry(info.id).worker.source.running
+    finally:
+        manager.stop_all()
+    assert stats.error is not None
+    assert "inference backend lost" in stats.error and "every frame fails" in stats.error
+    assert stats.frame_errors >= 25
+    assert stats.frames_processed == 0
+    assert wait_for(lambda: not source_running, timeout=1)

@@ -108,7 +108,7 @@ def open_console(page: Any, service: ServiceProcess, route: str) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_the_console_asks_for_the_api_key_when_the_service_wants_one(
+def test_the_console_asks_for_the_api_key_and_says_when_the_service_is_gone(
     page: Any, tmp_path: Path, artifacts_dir: Path
 ) -> None:
     # Authentication comes before the models: no need to wait until this one is ready.
@@ -134,6 +134,11 @@ def test_the_console_asks_for_the_api_key_when_the_service_wants_one(
         assert stored == API_KEY
     finally:
         keyed.stop()
+    # The service is gone: the console says so instead of failing silently.
+    page.wait_for_selector(
+        "#notices .notice.error:has-text('Loading the cameras: cannot reach the service')"
+    )
+    screenshot(page, artifacts_dir, "service-unreachable")
 
 
 # --- videos ------------------------------------------------------------------------------
@@ -323,6 +328,12 @@ def test_search_by_photo_finds_the_person_first_and_links_to_the_moment(
     assert "% similar" in best.inner_text()
     screenshot(page, artifacts_dir, "identities-search")
 
+    # The match's page: where and when this person was seen.
+    best.locator("a.person-name").click()
+    page.wait_for_selector("#identity-detail:not([hidden]) #identity-sightings a.video-link")
+    assert f"ID {person['identity_id']}" in page.inner_text("#identity-title")
+    screenshot(page, artifacts_dir, "identity-detail")
+
     # Each sighting links to the video at that moment: the player opens there.
     link = best.locator(f"a.video-link[href^='#videos/{job_id}?t=']").first
     moment = float(link.get_attribute("href").split("?t=")[1])
@@ -453,3 +464,29 @@ def test_an_unreachable_camera_shows_why_in_plain_words_and_can_be_removed(
     with httpx.Client(base_url=service.url) as client:
         assert client.get(f"/v1/streams/{stream_id}").status_code == 404
     screenshot(page, artifacts_dir, "cameras")
+
+
+@pytest.mark.timeout(60)
+def test_merge_two_identities_then_forget_one(page: Any, service: ServiceProcess) -> None:
+    open_console(page, service, "identities")
+    page.wait_for_selector("#gallery li.identity >> nth=1")
+    cards = page.locator(f"#gallery li.identity:not([data-label='{NEW_NAME}'])")
+    kept, merged = (cards.nth(-1 - index).get_attribute("data-identity-id") for index in (0, 1))
+
+    merged_card = page.locator(f"#gallery li.identity[data-identity-id='{merged}']")
+    merged_card.get_by_role("button", name="Merge…").click()
+    merged_card.locator("select[name=target]").select_option(kept)
+    merged_card.get_by_role("button", name="Merge", exact=True).click()
+    dialog = page.locator("#confirm-dialog")
+    assert f"ID {merged} disappears" in dialog.inner_text()
+    dialog.get_by_role("button", name="Merge").click()
+    merged_card.wait_for(state="detached")
+    assert f"ID {merged} merged into" in page.inner_text("#notices")
+
+    kept_card = page.locator(f"#gallery li.identity[data-identity-id='{kept}']")
+    kept_card.get_by_role("button", name="Delete").click()
+    dialog.get_by_role("button", name="Forget").click()
+    kept_card.wait_for(state="detached")
+    with service.client() as client:
+        assert client.get(f"/v1/identities/{kept}").status_code == 404
+        assert client.get(f"/v1/identities/{merged}").status_code == 404

@@ -133,8 +133,12 @@ class EventHub:
         self._subscribers: list[Subscription] = []
         self._closed = False
 
-    def subscribe(self) -> Subscription:
+    def subscribe(self, first: Event | None = None) -> Subscription:
+        """A new subscription, with `first` queued ahead of everything published later
+        (e.g. the current status). After `close`, the subscription holds only `first`."""
         subscription = Subscription(self, self.queue_size)
+        if first is not None:
+            subscription.offer(first)
         with self._lock:
             if self._closed:
                 subscription.finish()

@@ -10,6 +10,8 @@ long as the source exists: a camera that refuses today may answer after a power 
 state says `reconnecting` with the last error meanwhile. Only what can never work ends in
 `failed`: a file that does not exist or holds no video. Files (paths or file:// URLs) are
 read at their own frame rate, like a camera, and can loop forever for soak tests and demos.
+HTTP(S) sources are read like cameras (MJPEG, HLS): as fast as they come, reconnecting when
+they end.
 
 OpenCV's FFmpeg backend blocks inside `open` and `read` until FFmpeg gives up, 30 s by
 default. The capture is given open and read timeouts (OpenCV's interrupt callback) and FFmpeg
@@ -84,6 +86,11 @@ class SourceTarget:
     kind: SourceKind
     location: str
     display: str
+
+    @property
+    def timestamped(self) -> bool:
+        """Whether frame timestamps follow the camera's clock (RTP: rtsp and rtsps)."""
+        return self.kind is SourceKind.NETWORK and self.location.lower().startswith("rtsp")
 
 
 def redact_url(url: str) -> str:
@@ -475,14 +482,18 @@ class LiveSource:
     def _read_network(self, capture: cv2.VideoCapture) -> _ReadEnd:
         """Read a camera as fast as it sends; LOST when reading fails or falls behind."""
         session = self._sessions
-        meter = TimelineMeter()
+        # RTP timestamps follow the camera's media clock; other protocols' timestamps may be
+        # invented by the demuxer (MJPEG over HTTP assumes 25 fps), so only RTSP is measured.
+        meter = TimelineMeter() if self.target.timestamped else None
         max_behind = self.config.max_behind_s
+        behind = 0.0
         while not self._stop.is_set():
             ok, image = capture.read()
             if not ok or image is None:
                 return self._read_failure(paced=False, frames=1)
             now = time.monotonic()
-            behind = meter.update(now, float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0)
+            if meter is not None:
+                behind = meter.update(now, float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0)
             self._publish(np.asarray(image, np.uint8), session, now - self._started_mono, behind)
             if max_behind > 0 and behind > max_behind:
                 # Decoding slower than real time: the backlog sits in socket buffers where no

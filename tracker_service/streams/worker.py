@@ -221,11 +221,13 @@ class StreamWorker:
             return self._state
 
     def subscribe(self) -> Subscription:
-        """A new subscriber; it first receives the current status."""
-        subscription = self._hub.subscribe()
+        """A new subscriber; it first receives the current status (also once the stream
+        has ended: then the status is all it gets, and it is closed)."""
         with self._stats_lock:
-            subscription.offer(self._status_event(self._state, self._error, time.time()))
-        return subscription
+            # Under the lock: a state change after this is published to the new subscriber
+            # too, so the last status it sees is always the current one.
+            current = self._status_event(self._state, self._error, time.time())
+            return self._hub.subscribe(first=current)
 
     # --- worker thread --------------------------------------------------------------------
 
@@ -285,6 +287,7 @@ class StreamWorker:
         }
 
     def _finish(self) -> None:
+        self.source.request_stop()  # the worker may end first (failed): the source follows
         self._close_pipeline(time.time())
         status = self.source.status()
         if self._state is not SourceState.FAILED:

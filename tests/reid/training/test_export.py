@@ -130,3 +130,23 @@ def test_a_mismatch_fails_and_writes_nothing(
             min_cosine=1.5,
         )
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_float16_overflow_is_caught(
+    mot_reid_root: Path, market_crops: Crops, tmp_path: Path
+) -> None:
+    """An untrained ResNet50 (BN statistics of 0 and 1) grows its activations past
+    float16's range on busy random-pixel input, as OnnxEmbedder's load-time probe feeds."""
+    torch.manual_seed(0)
+    config = tiny_config(mot_reid_root, None, model={"backbone": "resnet50", "pooling": "gem"})
+    checkpoint = tmp_path / "r50.pt"
+    model = build_model(config.model, num_classes=3)
+    payload = {"epoch": 0, "config": config.model_dump(mode="json"), "num_classes": 3}
+    save_checkpoint(checkpoint, payload | {"model": model.state_dict()})
+    loaded = load_inference_model(checkpoint)
+    with pytest.raises(ExportError, match="float16 overflow"):
+        export_onnx(
+            loaded, tmp_path / "r50.onnx", market_crops, crops_source="x",
+            fp16=True, exporter="torchscript",
+        )  # fmt: skip
+    assert not (tmp_path / "r50.onnx").exists()

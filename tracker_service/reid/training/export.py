@@ -188,6 +188,19 @@ def _run_onnx(path: Path, batch: NDArray[np.float32], fp16: bool) -> NDArray[np.
     return output.astype(np.float32)
 
 
+def _check_finite(path: Path, size: tuple[int, int], fp16: bool) -> None:
+    """Random-pixel crops, like the probe `OnnxEmbedder` runs at load, must give finite
+    features: a float16 graph can overflow on inputs busier than the real crops."""
+    width, height = size
+    pixels = np.random.default_rng(0).integers(0, 256, (4, height, width, 3), dtype=np.uint8)
+    output = _run_onnx(path, preprocess_batch(list(pixels), size), fp16)
+    if not np.isfinite(output).all():
+        raise ExportError(
+            "the exported model gives non-finite features on random-pixel input"
+            + (" (a float16 overflow: export without --fp16)" if fp16 else "")
+        )
+
+
 def _verify(
     loaded: LoadedModel,
     path: Path,
@@ -197,6 +210,7 @@ def _verify(
     fp16: bool,
     min_cosine: float,
 ) -> Verification:
+    _check_finite(path, loaded.info.input_size, fp16)
     batch = preprocess_batch(crops, loaded.info.input_size)
     with torch.inference_mode():
         reference = loaded.module(torch.from_numpy(batch)).numpy()
@@ -204,6 +218,10 @@ def _verify(
     single = np.concatenate([_run_onnx(path, batch[i : i + 1], fp16) for i in range(len(batch))])
     cosines = _cosines(batched, reference)
     embedder = OnnxEmbedder(path, device="cpu", max_batch=len(crops), threads=1)
+    if embedder.dim != loaded.info.embedding_dim:
+        raise ExportError(
+            f"OnnxEmbedder reads {embedder.dim}-d features, not {loaded.info.embedding_dim}"
+        )
     embedder_cosines = _cosines(embedder.embed(crops), reference)
     verification = Verification(
         images=len(crops),
@@ -214,13 +232,16 @@ def _verify(
         embedder_min_cosine=round(float(embedder_cosines.min()), 8),
     )
     worst = min(verification.min_cosine, verification.embedder_min_cosine)
-    if worst < min_cosine or embedder.dim != loaded.info.embedding_dim:
+    if not worst >= min_cosine:  # written so that NaN fails too
         raise ExportError(
-            f"the ONNX model does not reproduce PyTorch's features: cosine {worst:.6f} < "
-            f"{min_cosine} (or dim {embedder.dim} != {loaded.info.embedding_dim})"
+            f"the ONNX model does not reproduce PyTorch's features: cosine {worst:.6f} "
+            f"is below {min_cosine}"
         )
     if embedder.batching != "dynamic":
-        raise ExportError(f"OnnxEmbedder runs the export in {embedder.batching} batches")
+        raise ExportError(
+            "OnnxEmbedder would run this model one crop at a time: its load-time check "
+            "found batched and per-crop outputs differ"
+        )
     return verification
 
 

@@ -112,7 +112,7 @@ function addRow(stream, body) {
     cells.fps,
     cells.lag,
     cells.dropped,
-    h("td", { class: "actions" }, watch, remove),
+    h("td", {}, h("div", { class: "actions" }, watch, remove)),
   );
   body.append(row);
   const entry = { row, cells };
@@ -170,7 +170,10 @@ async function addCamera(event) {
   const submit = form.querySelector("button[type=submit]");
   submit.disabled = true;
   try {
-    const stream = await request("/v1/streams", { method: "POST", json: { url, name: name || null } });
+    const stream = await request("/v1/streams", {
+      method: "POST",
+      json: { url, name: name || null },
+    });
     setFormError(form, null);
     form.reset();
     notify(`Camera “${stream.name}” added: connecting.`, "info");
@@ -185,8 +188,17 @@ async function addCamera(event) {
 
 // --- the live view ---------------------------------------------------------------------
 
+const NO_PICTURE = {
+  connecting: "Waiting for the first frame…",
+  live: "Waiting for the first frame…",
+  reconnecting: "No picture: the camera cannot be reached (see above).",
+  failed: "No picture: the camera cannot be used (see above).",
+  stopped: "No picture: the camera is stopped.",
+};
+
 function showStatus(stream) {
   const { badge, text } = describeStream(stream);
+  $("#live-placeholder").textContent = NO_PICTURE[stream.state] ?? "No picture.";
   const status = $("#live-status");
   const fps = stream.fps === undefined ? "" : ` ${formatNumber(stream.fps, 1)} frames/s.`;
   status.replaceChildren(

@@ -95,9 +95,7 @@ async function refreshGallery(force = false) {
 function renderGallery(page) {
   $("#gallery-empty").hidden = page.total > 0;
   const last = Math.min(page.offset + page.items.length, page.total);
-  $("#gallery-range").textContent = page.total
-    ? `${page.offset + 1}–${last} of ${page.total}`
-    : "";
+  $("#gallery-range").textContent = page.total ? `${page.offset + 1}–${last} of ${page.total}` : "";
   $("#gallery-prev").disabled = page.offset === 0;
   $("#gallery-next").disabled = last >= page.total;
   $("#gallery").replaceChildren(...page.items.map(identityCard));
@@ -182,7 +180,10 @@ function openRename(identity, editor) {
     const label = input.value.trim() || null;
     try {
       await request(`/v1/identities/${id}`, { method: "PATCH", json: { label } });
-      notify(label ? `ID ${id} is now called “${label}”.` : `ID ${id} has no name any more.`, "info");
+      notify(
+        label ? `ID ${id} is now called “${label}”.` : `ID ${id} has no name any more.`,
+        "info",
+      );
       closeEditor(editor);
       await refreshGallery(true);
     } catch (error) {
@@ -210,7 +211,11 @@ function openMerge(identity, editor) {
     "select",
     { name: "target" },
     others.map((other) =>
-      h("option", { value: String(other.identity_id) }, identityName(other.identity_id, other.label)),
+      h(
+        "option",
+        { value: String(other.identity_id) },
+        identityName(other.identity_id, other.label),
+      ),
     ),
   );
   const form = h(

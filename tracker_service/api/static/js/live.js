@@ -5,6 +5,7 @@ import { ApiError, request, webSocketUrl, withKey } from "./api.js";
 import { $, clearErrors, formatNumber, h, identityName, Poller, reportError } from "./ui.js";
 
 const FRAME_INTERVAL_MS = 250;
+const NO_FRAME_INTERVAL_MS = 1000;
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 10000;
 const ACTIVITY_KEPT = 15;
@@ -18,7 +19,11 @@ export class LiveView {
     this.onGone = onGone;
     this.onStatus = onStatus;
     this.base = `/v1/streams/${encodeURIComponent(streamId)}`;
-    this.framePoller = new Poller(() => this.refreshFrame(), FRAME_INTERVAL_MS);
+    // Until the first frame, ask less often.
+    this.framePoller = new Poller(
+      () => this.refreshFrame(),
+      () => (this.lastFrame === null ? NO_FRAME_INTERVAL_MS : FRAME_INTERVAL_MS),
+    );
     this.objectUrl = null;
     this.lastFrame = null;
     this.socket = null;
@@ -96,16 +101,15 @@ export class LiveView {
     image.dataset.frame = index ?? "";
     image.hidden = false;
     $("#live-placeholder").hidden = true;
-    if (previous) image.addEventListener("load", () => URL.revokeObjectURL(previous), { once: true });
+    if (previous) {
+      image.addEventListener("load", () => URL.revokeObjectURL(previous), { once: true });
+    }
     const time = new Date().toLocaleTimeString();
     $("#live-caption").textContent = `Frame ${index} · shown at ${time}`;
   }
 
   frameFailed(error) {
-    if (error instanceof ApiError && error.code === "no_frame_yet") {
-      $("#live-placeholder").textContent = "Waiting for the first frame from the camera…";
-      return;
-    }
+    if (error instanceof ApiError && error.code === "no_frame_yet") return; // the state says why
     if (error instanceof ApiError && error.code === "stream_not_found") {
       this.onGone();
       return;
@@ -178,7 +182,8 @@ export class LiveView {
         break;
       case "end":
         this.ended = true;
-        $("#events-state").textContent = `Live events ended: ${event.reason || "the stream ended"}.`;
+        $("#events-state").textContent =
+          `Live events ended: ${event.reason || "the stream ended"}.`;
         break;
       default: // heartbeat, and kinds this page does not know yet
         break;

@@ -126,7 +126,7 @@ function addRow(job) {
     h("td", { class: "state" }, cells.badge, " ", cells.reason, cells.progress),
     cells.created,
     cells.size,
-    h("td", { class: "actions" }, cells.cancel, cells.remove),
+    h("td", {}, h("div", { class: "actions" }, cells.cancel, cells.remove)),
   );
   const entry = { row, cells };
   rows.set(job.job_id, entry);
@@ -350,7 +350,10 @@ function seekTo(seconds) {
 function summaryFigures(summary) {
   const figures = [
     ["Frames", summary.frames],
-    ["Processing speed", summary.fps === undefined ? undefined : `${formatNumber(summary.fps)} frames/s`],
+    [
+      "Processing speed",
+      summary.fps === undefined ? undefined : `${formatNumber(summary.fps)} frames/s`,
+    ],
     ["Tracks", summary.tracks],
     ["Identities in the video", summary.identities],
     ["New identities", summary.identities_created],
@@ -387,4 +390,3 @@ export function hide() {
   poller.stop();
   $("#job-video").pause();
 }
-
