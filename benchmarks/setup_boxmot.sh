@@ -17,7 +17,8 @@ if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "import boxmot" 2>/dev/n
     exit 0
 fi
 
-uv venv --quiet --python "$python_version" "$venv"
+# --allow-existing: a venv left half-installed by an earlier failure is completed.
+uv venv --quiet --allow-existing --python "$python_version" "$venv"
 # torch/torchvision: the same versions as the project's lock, so uv's cache serves them.
 # BoxMOT 25.0.0 needs filterpy < 2, OpenCV < 5 and lapx; psutil measures peak memory.
 uv pip install --quiet --python "$venv/bin/python" \

@@ -116,7 +116,7 @@ def video_quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     return {
         "section": results.read_text(encoding="utf-8"),
-        "raw": json.loads(raw.read_text(encoding="utf-8")),
+        "raw": json.loads(raw.read_text(encoding="utf-8"))["pipelines"],
     }
 
 

@@ -13,8 +13,7 @@ import pytest
 from numpy.typing import NDArray
 
 from tests.streams.conftest import streams_config
-from tests.streams.support import collect, of_type, states, wait_for
-from tests.streams.test_source import closed_port
+from tests.streams.support import closed_port, collect, of_type, states, wait_for
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runner import Models
 from tracker_service.streams import (
@@ -233,3 +232,17 @@ def test_a_stream_whose_every_frame_fails_ends_failed(
     assert stats.frame_errors >= 25
     assert stats.frames_processed == 0
     assert wait_for(lambda: not source_running, timeout=1)
+
+
+@pytest.mark.timeout(30)
+def test_removing_a_camera_that_hangs_does_not_wait_for_ffmpeg(
+    fake_models: Models, fake_gallery: Gallery, silent_server: int
+) -> None:
+    """The reader sits in FFmpeg's open (3 s timeout here); removal returns at once."""
+    manager = manager_for(fake_models, fake_gallery)
+    info = manager.add(f"rtsp://127.0.0.1:{silent_server}/cam")
+    time.sleep(0.5)
+    started = time.monotonic()
+    removed = manager.remove(info.id, timeout=1.0)
+    assert time.monotonic() - started < 1.5
+    assert removed.state == "stopped"

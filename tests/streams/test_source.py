@@ -3,16 +3,13 @@ with backoff, and bounded waits on cameras that refuse or never answer."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.streams.conftest import streams_config
-from tests.streams.support import wait_for
+from tests.streams.support import closed_port, wait_for
 from tracker_service.streams import (
     LiveSource,
     SourceKind,
@@ -22,43 +19,6 @@ from tracker_service.streams import (
     redact_url,
 )
 from tracker_service.streams.source import TimelineMeter
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP server that accepts connections and never says a word: a hung camera."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    server.settimeout(0.2)
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        while not done.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    done.set()
-    thread.join(2)
-    for connection in accepted:
-        connection.close()
-    server.close()
 
 
 def started(url: str, **options: object) -> LiveSource:

@@ -52,6 +52,9 @@ _PACING_RESYNC_S = 1.0
 # State changes kept for the consumer between two looks: enough for any realistic burst.
 _MAX_PENDING_CHANGES = 64
 _PROBE_TIMEOUT_S = 3.0
+# A read that blocked this share of the read timeout ended by FFmpeg's timeout (it fires at
+# the timeout, within milliseconds), not by data arriving.
+_STALE_READ_SHARE = 0.9
 
 
 class UnsupportedSourceError(ValueError):
@@ -297,7 +300,7 @@ class LiveSource:
             self._thread.join(self.stop_timeout_s if timeout is None else timeout)
         if self._thread.is_alive():
             # A daemon thread: it releases the capture itself when FFmpeg returns.
-            logger.warning("%s: reader still blocked in FFmpeg; left to finish alone", self.name)
+            logger.info("%s: reader still blocked in FFmpeg; it finishes alone", self.name)
             return False
         return True
 
@@ -488,10 +491,19 @@ class LiveSource:
         max_behind = self.config.max_behind_s
         behind = 0.0
         while not self._stop.is_set():
+            asked = time.monotonic()
             ok, image = capture.read()
+            now = time.monotonic()
             if not ok or image is None:
                 return self._read_failure(paced=False, frames=1)
-            now = time.monotonic()
+            if now - asked >= _STALE_READ_SHARE * self.config.read_timeout_s:
+                # FFmpeg's read timeout fired and OpenCV flushed the decoder: the frame is
+                # stale and the connection dead (it would release one such frame per timeout
+                # and look live for several timeouts: measured 6 s for a 2 s timeout).
+                self._update_state(
+                    SourceState.RECONNECTING, f"stalled: no data for {now - asked:.1f} s"
+                )
+                return _ReadEnd.LOST
             if meter is not None:
                 behind = meter.update(now, float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0)
             self._publish(np.asarray(image, np.uint8), session, now - self._started_mono, behind)

@@ -198,18 +198,21 @@ class StreamWorker:
         self.source.request_stop()
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Stop the source and the worker; identities in view leave. True if both ended
-        within `timeout` (default: the source's own bound plus a few seconds)."""
-        self._stop.set()
+        """Stop the worker and the source; identities in view leave. True if both ended
+        within `timeout` (default: the source's own bound plus a few seconds).
+
+        The worker is waited for first: it ends within a frame's processing and writes the
+        sightings. The reader may be blocked in FFmpeg for up to its timeouts; it gets what is
+        left of the budget and otherwise finishes alone (it holds nothing shared)."""
+        self.request_stop()
         budget = self.source.stop_timeout_s + 5.0 if timeout is None else timeout
         deadline = time.monotonic() + budget
-        source_done = self.source.stop(budget)
         if self._thread.is_alive():
-            self._thread.join(max(0.0, deadline - time.monotonic()))
+            self._thread.join(budget)
         if self._thread.is_alive():
             logger.warning("stream %s: worker did not stop within %.1f s", self.stream_id, budget)
             return False
-        return source_done
+        return self.source.stop(max(0.0, deadline - time.monotonic()))
 
     @property
     def running(self) -> bool:

@@ -58,11 +58,14 @@ function sightingItem(sighting) {
   );
 }
 
+const CATALOG_ACTION = "Loading the cameras and videos for the links";
+
 async function withCatalog() {
   try {
     await loadCatalog();
+    clearErrors(CATALOG_ACTION);
   } catch (error) {
-    reportError("Loading the cameras and videos for the links", error);
+    reportError(CATALOG_ACTION, error);
   }
 }
 
@@ -376,7 +379,12 @@ function matchItem(match, rank) {
       h(
         "p",
         { class: "score" },
-        h("meter", { min: "0", max: "1", value: String(Math.max(0, match.similarity)) }),
+        h("meter", {
+          min: "0",
+          max: "1",
+          value: String(Math.max(0, match.similarity)),
+          "aria-label": "Similarity",
+        }),
         ` ${score}${rank === 0 ? " · best match" : ""}`,
       ),
       sightings.length

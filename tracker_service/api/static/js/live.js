@@ -9,6 +9,7 @@ const NO_FRAME_INTERVAL_MS = 1000;
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 10000;
 const ACTIVITY_KEPT = 15;
+const EVENTS_ACTION = "Following the camera's live events";
 // Tracks in these states are not (or no longer) on screen.
 const HIDDEN_TRACK_STATES = new Set(["lost", "removed"]);
 
@@ -32,7 +33,6 @@ export class LiveView {
     this.stopped = true;
     this.ended = false;
     this.peopleSignature = null;
-    this.frameErrorShown = false;
   }
 
   start() {
@@ -54,6 +54,7 @@ export class LiveView {
     if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);
     this.objectUrl = null;
     clearErrors(this.frameAction());
+    clearErrors(EVENTS_ACTION);
   }
 
   resetPanel() {
@@ -90,10 +91,7 @@ export class LiveView {
     const blob = await response.blob();
     if (this.stopped || index === this.lastFrame) return;
     this.lastFrame = index;
-    if (this.frameErrorShown) {
-      clearErrors(this.frameAction());
-      this.frameErrorShown = false;
-    }
+    clearErrors(this.frameAction());
     const image = $("#live-image");
     const previous = this.objectUrl;
     this.objectUrl = URL.createObjectURL(blob);
@@ -114,7 +112,6 @@ export class LiveView {
       this.onGone();
       return;
     }
-    this.frameErrorShown = true;
     reportError(this.frameAction(), error);
   }
 
@@ -128,6 +125,7 @@ export class LiveView {
     socket.onopen = () => {
       opened = true;
       this.reconnectMs = RECONNECT_MIN_MS;
+      clearErrors(EVENTS_ACTION);
       $("#events-state").textContent = "Live events connected.";
     };
     socket.onmessage = (message) => {
@@ -135,7 +133,7 @@ export class LiveView {
       try {
         event = JSON.parse(message.data);
       } catch {
-        reportError("Live events", new Error("the service sent a message that is not JSON"));
+        reportError(EVENTS_ACTION, new Error("the service sent a message that is not JSON"));
         return;
       }
       this.handle(event);
@@ -159,7 +157,7 @@ export class LiveView {
         this.onGone();
         return;
       }
-      reportError("Live events", error);
+      reportError(EVENTS_ACTION, error);
     }
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => this.connect(), this.reconnectMs);

@@ -88,8 +88,8 @@ async function watchReadiness() {
     notify(`The service cannot work: ${ready.detail}`, "error");
     return;
   }
+  // Unreachable: the header says so, and each page reports its own failed requests.
   line.textContent = ready.status === "loading" ? "Loading models…" : "Unreachable";
-  if (ready.status === "unreachable") notify(`The console ${ready.detail}.`, "error");
   setTimeout(watchReadiness, READY_POLL_MS);
 }
 

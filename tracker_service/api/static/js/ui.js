@@ -29,18 +29,28 @@ export const $ = (selector, root = document) => root.querySelector(selector);
 const INFO_VISIBLE_MS = 6000;
 
 /**
- * Show a message at the top of the page. Errors stay until dismissed (the same text is
- * shown once, however often a poller meets it); information fades after a few seconds.
+ * Show a message at the top of the page. Errors stay until dismissed or cleared;
+ * information fades after a few seconds. Messages with the same `key` (an action that a
+ * poller repeats) are one message whose text follows the latest outcome.
  */
-export function notify(text, kind = "error") {
+export function notify(text, kind = "error", key = text) {
   const region = $("#notices");
-  for (const existing of region.children) {
-    if (existing.dataset.text === text) return existing;
+  const existing = [...region.children].find((note) => note.dataset.key === key);
+  if (existing) {
+    if (existing.dataset.text !== text) {
+      existing.dataset.text = text;
+      existing.querySelector("p").textContent = text;
+    }
+    return existing;
   }
   const close = h("button", { type: "button", class: "quiet", "aria-label": "Dismiss" }, "×");
   const note = h(
     "div",
-    { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status", dataset: { text } },
+    {
+      class: `notice ${kind}`,
+      role: kind === "error" ? "alert" : "status",
+      dataset: { key, text },
+    },
     h("p", {}, text),
     close,
   );
@@ -54,13 +64,13 @@ export function notify(text, kind = "error") {
 export function reportError(action, error) {
   if (error?.name === "AbortError") return;
   const reason = error?.message || String(error);
-  notify(`${action}: ${reason}`, "error");
+  notify(`${action}: ${reason}`, "error", action);
 }
 
-/** Remove the error messages that start with `action` (the problem went away). */
+/** Remove the error reported for `action` (the problem went away). */
 export function clearErrors(action) {
   for (const note of [...$("#notices").children]) {
-    if (note.dataset.text.startsWith(`${action}:`)) note.remove();
+    if (note.dataset.key === action) note.remove();
   }
 }
 

@@ -238,6 +238,8 @@ function parseParam(param) {
 async function openDetail(param) {
   const { jobId, seek } = parseParam(param);
   const same = detail?.jobId === jobId;
+  // Seek only for a new moment (not when the page is merely shown again).
+  const newMoment = seek !== null && (!same || seek !== detail.seek);
   detail = { jobId, seek, shownState: same ? detail.shownState : null };
   $("#job-detail").hidden = false;
   if (!same) {
@@ -252,7 +254,7 @@ async function openDetail(param) {
     if (detail?.jobId !== jobId) return;
     jobs.set(job.job_id, job);
     renderDetail(job);
-    if (same && seek !== null) seekTo(seek);
+    if (same && newMoment) seekTo(seek);
   } catch (error) {
     if (error instanceof ApiError && error.code === "job_not_found") {
       notify(`No video job ${jobId}: it was deleted.`, "error");
