@@ -82,6 +82,12 @@ class TrackerConfig(StrictModel):
     high_score: float = Field(0.5, ge=0.0, le=1.0, description="first-stage detections")
     low_score: float = Field(0.1, ge=0.0, le=1.0, description="second-stage detections")
     new_track_score: float = Field(0.6, ge=0.0, le=1.0, description="score to start a track")
+    iou_buffer: float = Field(
+        0.2,
+        ge=0.0,
+        le=2.0,
+        description="boxes grow by this share of their size on each side before IoU (C-BIoU)",
+    )
     first_stage_min_iou: float = Field(0.2, ge=0.0, le=1.0)
     second_stage_min_iou: float = Field(0.5, ge=0.0, le=1.0)
     tentative_min_iou: float = Field(0.3, ge=0.0, le=1.0)

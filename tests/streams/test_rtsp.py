@@ -118,10 +118,11 @@ def test_a_frozen_camera_is_reported_and_recovers(
     finally:
         manager.stop_all()
     logger.info("stall noticed after %.1f s: %s", noticed_s, error)
-    # read_timeout_s is 2 s here (OpenCV's default would be 30 s). Frames already in socket
-    # buffers when the camera froze are still read first, hence the margin.
-    assert noticed_s < 8.0
-    assert error is not None and ("no frame for" in error or "stream lost" in error)
+    # read_timeout_s is 2 s here (OpenCV's default would be 30 s): noticed by the source's
+    # stall check or by FFmpeg's read timeout, whichever comes first.
+    assert noticed_s < 2.0 + 1.5
+    assert error is not None
+    assert error.startswith(("no frame for", "stalled: no data for"))
 
 
 @pytest.mark.timeout(120)

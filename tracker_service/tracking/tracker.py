@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from tracker_service.config import TrackerConfig, fps_to_frames
 from tracker_service.tracking.association import (
     CostMatrix,
+    buffered,
     cosine_distance,
     fuse_appearance,
     iou_matrix,
@@ -199,7 +200,8 @@ class Tracker:
     ) -> CostMatrix:
         boxes = detections.xyxy[list(rows)]
         predicted = np.stack([t.kalman.box_xyxy() for t in tracks])
-        cost = 1.0 - iou_matrix(predicted, boxes)
+        buffer = self.config.iou_buffer
+        cost = 1.0 - iou_matrix(buffered(predicted, buffer), buffered(boxes, buffer))
         appearance_cost, available = self._appearance(tracks, detections, rows, features)
         if not available.any():
             return cost
