@@ -98,7 +98,15 @@ def load_models(config: Config) -> Models:
     model_file = Path(info.model_path)
     # The gallery must only ever compare embeddings of one model: bind it to the weights.
     embedder_id = f"{model_file.name}:{sha256_of(model_file)[:16]}"
+    _warm_up(detector, embedder, config.detector.imgsz)
     return Models(SerialDetector(detector), SerialEmbedder(embedder), info, embedder_id)
+
+
+def _warm_up(detector: Detector, embedder: Embedder, imgsz: int) -> None:
+    """Run each model once: backends compile or allocate on the first call (OpenVINO takes
+    seconds), which would otherwise be the first frame's latency on a live camera."""
+    detector.detect(np.zeros((imgsz, imgsz, 3), np.uint8))
+    embedder.embed([np.zeros((256, 128, 3), np.uint8)])
 
 
 def open_gallery(config: Config, models: Models, directory: Path | None) -> Gallery:

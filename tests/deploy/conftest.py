@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
+from tests.service import free_port
 from tracker_service import cli
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
@@ -169,10 +169,7 @@ def file_server(tmp_path: Path) -> Iterator[FileServer]:
 @pytest.fixture
 def closed_port_url() -> str:
     """A URL on 127.0.0.1 where nothing listens: what a download sees offline."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/model.bin"
+    return f"http://127.0.0.1:{free_port()}/model.bin"
 
 
 def write_manifest(path: Path, entries: Sequence[Mapping[str, Any]]) -> Path:

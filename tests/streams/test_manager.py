@@ -15,10 +15,9 @@ from numpy.typing import NDArray
 from tests.streams.conftest import streams_config
 from tests.streams.support import closed_port, collect, of_type, states, wait_for
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models
+from tracker_service.runner import Models, SerialDetector, SerialEmbedder
 from tracker_service.streams import (
     InvalidStreamError,
-    LockedDetector,
     StreamLimitError,
     StreamManager,
     StreamNotFoundError,
@@ -131,11 +130,10 @@ def test_unknown_streams_are_reported(fake_models: Models, fake_gallery: Gallery
             call("nope")
 
 
-def test_models_are_shared_behind_locks(fake_models: Models, fake_gallery: Gallery) -> None:
-    manager = manager_for(fake_models, fake_gallery)
-    assert isinstance(manager.models.detector, LockedDetector)
-    again = StreamManager(manager.models, fake_gallery, streams_config())
-    assert again.models.detector is manager.models.detector  # not wrapped twice
+def test_loaded_models_are_shared_behind_locks(real_models: Models) -> None:
+    # Streams and jobs call the same YOLO instance, which must not run in two threads at once.
+    assert isinstance(real_models.detector, SerialDetector)
+    assert isinstance(real_models.embedder, SerialEmbedder)
 
 
 @pytest.mark.timeout(60)

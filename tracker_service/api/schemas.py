@@ -36,6 +36,7 @@ class JobList(BaseModel):
 class StreamIn(Strict):
     url: str = Field(description="rtsp://, rtsps://, http(s):// or file URL / path")
     name: str | None = Field(None, max_length=100)
+    loop: bool = Field(False, description="play a file source in a loop (demos, tests)")
 
 
 class StreamOut(BaseModel):

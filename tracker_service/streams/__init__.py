@@ -11,7 +11,6 @@ from tracker_service.streams.events import (
     Subscription,
     TooManySubscribersError,
 )
-from tracker_service.streams.guard import LockedDetector, LockedEmbedder, thread_safe_models
 from tracker_service.streams.manager import (
     InvalidStreamError,
     StreamInfo,
@@ -38,8 +37,6 @@ __all__ = [
     "JpegSnapshot",
     "LiveFrame",
     "LiveSource",
-    "LockedDetector",
-    "LockedEmbedder",
     "SourceKind",
     "SourceState",
     "SourceStatus",
@@ -54,5 +51,4 @@ __all__ = [
     "UnsupportedSourceError",
     "parse_source",
     "redact_url",
-    "thread_safe_models",
 ]

@@ -3,7 +3,8 @@
 Synchronous and thread-safe, for the HTTP layer to call (from a thread pool in async
 routes: `remove` and `stop_all` wait for workers to stop, which takes up to the source's
 stop bound when a camera hangs inside FFmpeg). Models and the gallery are shared by every
-stream; each model runs behind its own lock (see `guard`).
+stream; `runner.load_models` puts each model behind its own lock, so that streams and
+jobs can share them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runner import Models
 from tracker_service.streams.events import Subscription
-from tracker_service.streams.guard import thread_safe_models
 from tracker_service.streams.source import (
     LiveSource,
     SourceKind,
@@ -91,7 +91,7 @@ class StreamManager:
     """Live streams, each with its own source and worker thread."""
 
     def __init__(self, models: Models, gallery: Gallery, config: Config) -> None:
-        self.models = thread_safe_models(models)
+        self.models = models
         self.gallery = gallery
         self.config = config
         self._lock = threading.Lock()
@@ -131,6 +131,8 @@ class StreamManager:
                 embedder=self.models.embedder,
                 gallery=self.gallery,
                 config=self.config,
+                # Sightings name the camera as the user does (the id keeps it unique).
+                source_name=f"{shown_name} [{stream_id}]",
             )
             entry = _Entry(shown_name, source.loop, time.time(), worker)
             self._streams[stream_id] = entry

@@ -306,8 +306,10 @@ class LiveSource:
 
     @property
     def stop_timeout_s(self) -> float:
-        # FFmpeg overshoots its read timeout (measured: 9 s for 5 s) by up to one more.
-        return 2 * max(self.config.open_timeout_s, self.config.read_timeout_s) + 1.0
+        # The longest the reader can be away: a failed open and the probe that explains it,
+        # or one read (FFmpeg's timeouts fire within milliseconds of the setting).
+        config = self.config
+        return max(config.open_timeout_s + _PROBE_TIMEOUT_S, config.read_timeout_s) + 1.0
 
     @property
     def running(self) -> bool:

@@ -309,7 +309,16 @@ class StreamWorker:
         except Exception as exc:  # a bad frame or a model error: skip it, count it
             self._frame_errors += 1
             self._consecutive_errors += 1
-            logger.exception("stream %s: frame %d failed", self.stream_id, frame.seq)
+            if self._consecutive_errors == 1:  # the traceback once per run of failures
+                logger.exception("stream %s: frame %d failed", self.stream_id, frame.seq)
+            else:
+                logger.warning(
+                    "stream %s: frame %d failed too (%d in a row): %s",
+                    self.stream_id,
+                    frame.seq,
+                    self._consecutive_errors,
+                    exc,
+                )
             with self._stats_lock:
                 self._processing_error = (f"processing failed: {exc}", time.time())
             return

@@ -52,7 +52,7 @@ def _info(streams: StreamManager, stream_id: str) -> StreamInfo:
 @router.post("/streams", status_code=201, response_model=StreamOut, summary="Add a camera")
 def add_stream(body: StreamIn, services: ServicesDep) -> StreamOut:
     try:
-        info = services.streams.add(body.url, body.name)
+        info = services.streams.add(body.url, body.name, loop=body.loop)
     except InvalidStreamError as exc:
         raise ApiError(422, "invalid_stream_url", str(exc)) from None
     except StreamLimitError as exc:
@@ -117,7 +117,8 @@ async def _mjpeg_parts(
     last_frame = -1
     while not await request.is_disconnected():
         try:
-            snapshot = streams.latest_jpeg(stream_id)
+            # Drawing and encoding take milliseconds: keep them off the event loop.
+            snapshot = await asyncio.to_thread(streams.latest_jpeg, stream_id)
         except StreamNotFoundError:
             return  # the stream was removed: end the response
         if snapshot is not None and snapshot.frame != last_frame:
@@ -166,7 +167,8 @@ async def _forward(websocket: WebSocket, subscription: Any) -> None:
         if event is not None:
             await websocket.send_json(event)
         elif subscription.closed:
-            await websocket.send_json({"type": "end", "reason": "the stream was removed"})
+            # The last status event (stopped or failed, with its error) came just before.
+            await websocket.send_json({"type": "end", "reason": "the stream ended"})
             return
         else:
             await websocket.send_json({"type": "heartbeat"})
