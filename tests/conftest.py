@@ -8,9 +8,14 @@ with the reason.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.rtsp import RtspServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +97,17 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if completed.returncode != 0:
         pytest.fail(f"tracker-service track failed:\n{completed.stderr[-3000:]}")
     return out
+
+
+@pytest.fixture
+def rtsp_camera(video_path: Path) -> Iterator[RtspServer]:
+    """The shared video served as a looping RTSP camera on a free 127.0.0.1 port."""
+    from tests.rtsp import RtspServer, rtsp_unavailable
+
+    reason = rtsp_unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = RtspServer(video_path, loop=True)
+    server.start()
+    yield server
+    server.close()

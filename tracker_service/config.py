@@ -277,11 +277,12 @@ def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
-def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+def merge_trees(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` updated by `update`, mappings merged key by key (later wins)."""
     merged = dict(base)
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_trees(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -377,8 +378,8 @@ def load_config(
     if path is None and environ.get("TRACKER_CONFIG"):
         path = Path(environ["TRACKER_CONFIG"])
     tree: dict[str, Any] = {} if path is None else read_yaml(path)
-    tree = _merge(tree, env_overrides(environ))
-    tree = _merge(tree, overrides or {})
+    tree = merge_trees(tree, env_overrides(environ))
+    tree = merge_trees(tree, overrides or {})
     try:
         return Config.model_validate(tree)
     except ValidationError as exc:

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from tracker_service.closing import Closing
 
 Frame = NDArray[np.uint8]
 DEFAULT_FPS = 25.0
@@ -68,7 +69,7 @@ def count_stored_frames(path: Path) -> tuple[int, int]:
         raise SourceError(f"{path} cannot be read as a video: {exc}") from None
 
 
-class VideoFileSource:
+class VideoFileSource(Closing):
     """Every frame of a video file, with its timestamp in seconds."""
 
     def __init__(self, path: Path) -> None:
@@ -115,14 +116,3 @@ class VideoFileSource:
 
     def close(self) -> None:
         self._capture.release()
-
-    def __enter__(self) -> VideoFileSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -6,28 +6,16 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
-from tests.rtsp import RtspServer, rtsp_unavailable
+from tests.rtsp import RtspServer
 from tests.service import ServiceProcess, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 API_KEY = "test-key-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def camera(video_path: Path) -> Iterator[RtspServer]:
-    reason = rtsp_unavailable()
-    if reason:
-        pytest.skip(reason)
-    server = RtspServer(video_path, loop=True)
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +66,9 @@ def test_api_key_is_required(service: ServiceProcess) -> None:
 
 
 def test_camera_goes_live_with_identities_then_reconnects(
-    service: ServiceProcess, camera: RtspServer
+    service: ServiceProcess, rtsp_camera: RtspServer
 ) -> None:
+    camera = rtsp_camera
     with client(service) as http:
         created = http.post("/v1/streams", json={"url": camera.url, "name": "entrance"})
         assert created.status_code == 201, created.text

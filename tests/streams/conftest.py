@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.rtsp import RtspServer, rtsp_unavailable
 from tests.streams.support import FAKE_DIM, FakeDetector, FakeEmbedder, write_clip
 from tracker_service.config import Config, GalleryConfig
 from tracker_service.reid.factory import EmbedderInfo
@@ -83,18 +82,6 @@ def fake_gallery() -> Iterator[Gallery]:
 def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """20 frames at 20 fps: a one-second file, so that looping shows within seconds."""
     return write_clip(tmp_path_factory.mktemp("clips") / "short.mp4", frames=20, fps=20.0)
-
-
-@pytest.fixture
-def rtsp_camera(video_path: Path) -> Iterator[RtspServer]:
-    """The shared video served as a looping RTSP camera on a free 127.0.0.1 port."""
-    reason = rtsp_unavailable()
-    if reason:
-        pytest.skip(reason)
-    server = RtspServer(video_path, loop=True)
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture

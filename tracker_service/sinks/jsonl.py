@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import TracebackType
 from typing import TextIO
 
+from tracker_service.closing import Closing
 from tracker_service.types import FrameResult
 
 
@@ -18,7 +18,7 @@ def frame_to_dict(result: FrameResult) -> dict[str, object]:
     }
 
 
-class JsonLinesWriter:
+class JsonLinesWriter(Closing):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle: TextIO = path.open("w", encoding="utf-8")
@@ -28,14 +28,3 @@ class JsonLinesWriter:
 
     def close(self) -> None:
         self._handle.close()
-
-    def __enter__(self) -> JsonLinesWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import TextIO
 
+from tracker_service.closing import Closing
 from tracker_service.types import TrackRecord
 
 
@@ -17,7 +17,7 @@ def format_mot_row(frame: int, track_id: int, tlwh: Iterable[float], score: floa
     )
 
 
-class MotWriter:
+class MotWriter(Closing):
     """Writes tracks to a MOTChallenge txt; `frame_index` of records is 0-based."""
 
     def __init__(self, path: Path, use_identity: bool = False) -> None:
@@ -38,14 +38,3 @@ class MotWriter:
 
     def close(self) -> None:
         self._handle.close()
-
-    def __enter__(self) -> MotWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import av
 
+from tracker_service.closing import Closing
 from tracker_service.sources import Frame
 
 
-class AnnotatedVideoWriter:
+class AnnotatedVideoWriter(Closing):
     def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
         self.path = path
         # H.264 with 4:2:0 chroma needs even dimensions.
@@ -40,14 +40,3 @@ class AnnotatedVideoWriter:
         for packet in self._stream.encode():
             self._container.mux(packet)
         self._container.close()
-
-    def __enter__(self) -> AnnotatedVideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

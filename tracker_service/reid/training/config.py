@@ -17,6 +17,7 @@ from tracker_service.config import (
     ConfigError,
     StrictModel,
     format_validation_error,
+    merge_trees,
     read_yaml,
 )
 
@@ -175,16 +176,6 @@ class TrainConfig(StrictModel):
     run: RunConfig = RunConfig()
 
 
-def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def parse_train_config(tree: Mapping[str, Any], source: str = "training config") -> TrainConfig:
     """Validate a mapping (a checkpoint's stored config, or YAML); ConfigError if invalid."""
     try:
@@ -198,5 +189,5 @@ def load_train_config(
 ) -> TrainConfig:
     """Defaults < YAML file < `overrides` (the command line), validated."""
     tree: dict[str, Any] = {} if path is None else read_yaml(path)
-    tree = _merge(tree, overrides or {})
+    tree = merge_trees(tree, overrides or {})
     return parse_train_config(tree, f"defaults < {path or 'no file'} < command line")
