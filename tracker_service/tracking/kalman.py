@@ -26,13 +26,14 @@ Box = NDArray[np.float64]
 
 
 def xyxy_to_cxcywh(xyxy: NDArray[np.floating]) -> Box:
-    x1, y1, x2, y2 = (float(v) for v in xyxy)
-    return np.array([(x1 + x2) / 2.0, (y1 + y2) / 2.0, x2 - x1, y2 - y1])
+    box = np.asarray(xyxy, dtype=np.float64)
+    return np.concatenate([(box[:2] + box[2:4]) / 2.0, box[2:4] - box[:2]])
 
 
 def cxcywh_to_xyxy(cxcywh: NDArray[np.floating]) -> Box:
-    cx, cy, w, h = (float(v) for v in cxcywh[:4])
-    return np.array([cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0])
+    box = np.asarray(cxcywh, dtype=np.float64)
+    half = box[2:4] / 2.0
+    return np.concatenate([box[:2] - half, box[:2] + half])
 
 
 def _size_scaled(w: float, h: float, weight: float) -> Box:
@@ -64,7 +65,7 @@ class BoxKalmanFilter:
         return np.asarray(self._kf.P, dtype=np.float64)
 
     def box_xyxy(self) -> Box:
-        return cxcywh_to_xyxy(self.mean)
+        return cxcywh_to_xyxy(self._kf.x[:4, 0])
 
     def predict(self) -> None:
         w, h = self._size()

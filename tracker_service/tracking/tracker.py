@@ -52,7 +52,7 @@ class _Track:
     refound: bool = False
 
     def snapshot(self) -> TrackSnapshot:
-        x1, y1, x2, y2 = (float(v) for v in self.kalman.box_xyxy())
+        x1, y1, x2, y2 = self.kalman.box_xyxy().tolist()
         return TrackSnapshot(
             track_id=self.track_id,
             state=self.state,
@@ -124,7 +124,12 @@ class Tracker:
         return len(self._tracks)
 
     def predict(self) -> tuple[TrackSnapshot, ...]:
-        """Advance every track's motion model to the coming frame (once per frame)."""
+        """Advance every track's motion model to the coming frame (once per frame) and
+        return the predicted tracks (what the re-ID gate looks at before `update`)."""
+        self._advance()
+        return tuple(track.snapshot() for track in self._tracks.values())
+
+    def _advance(self) -> None:
         coming = self._frame_index + 1
         if self._predicted_for != coming:
             for track in self._tracks.values():
@@ -136,11 +141,10 @@ class Tracker:
                 track.detection_index = -1
                 track.refound = False
             self._predicted_for = coming
-        return tuple(track.snapshot() for track in self._tracks.values())
 
     def update(self, detections: Detections, appearance: Appearance | None = None) -> TrackerOutput:
         """Associate this frame's detections; `appearance` maps track IDs to embeddings."""
-        self.predict()
+        self._advance()
         self._frame_index += 1
         features = appearance or {}
         cfg = self.config
