@@ -17,7 +17,6 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -112,14 +111,12 @@ class JobManager:
         config: Config,
         models: Models,
         gallery: Gallery,
-        on_change: Callable[[Job], None] | None = None,
     ) -> None:
         self.config = config
         self.models = models
         self.gallery = gallery
         self.root = config.data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._on_change = on_change
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._controls: dict[str, _Control] = {}
@@ -307,8 +304,6 @@ class JobManager:
         self._jobs[job.job_id] = updated
         if persist:
             self._save(updated)
-        if self._on_change is not None:
-            self._on_change(updated)
         return updated
 
     def _save(self, job: Job) -> None:

@@ -271,3 +271,22 @@ def test_everything_the_dockerfile_copies_is_in_the_context() -> None:
 )
 def test_weights_data_and_local_files_stay_out_of_the_context(path: str) -> None:
     assert not in_context(path)
+
+
+def test_the_project_build_finds_its_readme_and_licence() -> None:
+    # uv sync builds the project itself (hatchling), which reads `readme` and `license-files`
+    # from pyproject.toml: both must be copied before that sync, or the image build fails.
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    needed = {project["readme"], *project["license-files"]}
+    project_sync = uv_syncs()[-1]
+    copied_before = {
+        word
+        for instruction in INSTRUCTIONS[: index_of(project_sync)]
+        if instruction.keyword == "COPY" and not instruction.arguments.startswith("--from")
+        for word in instruction.arguments.split()[:-1]
+    }
+    assert needed <= copied_before, f"copy {needed - copied_before} before the project's uv sync"
+    runtime_copies = " ".join(i.arguments for i in stage("runtime") if i.keyword == "COPY")
+    assert "LICENSE" in runtime_copies, "the image must carry the AGPL licence text"
