@@ -103,6 +103,8 @@ def run_track(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     finally:
+        # Containers may announce a frame or two that cannot be decoded: end at what was read.
+        bar.total = bar.n
         bar.close()
         gallery.close()
     print(
