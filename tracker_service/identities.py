@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from tracker_service.crops import crop_boxes
 from tracker_service.reid.cache import EmbeddingCache
 from tracker_service.reid.gallery import Gallery
 from tracker_service.sources import Frame
@@ -25,13 +26,8 @@ THUMBNAIL_QUALITY = 85
 
 
 def encode_thumbnail(frame: Frame, xyxy: tuple[float, float, float, float]) -> bytes | None:
-    """A JPEG of the box's crop, scaled to a fixed height (None for an empty crop)."""
-    height, width = frame.shape[:2]
-    x1, y1 = max(0, int(xyxy[0])), max(0, int(xyxy[1]))
-    x2, y2 = min(width, int(np.ceil(xyxy[2]))), min(height, int(np.ceil(xyxy[3])))
-    if x2 <= x1 or y2 <= y1:
-        return None
-    crop = frame[y1:y2, x1:x2]
+    """A JPEG of the box's crop (clipped to the frame), scaled to a fixed height."""
+    (crop,) = crop_boxes(frame, np.array([xyxy], dtype=np.float32))
     scale = THUMBNAIL_HEIGHT / crop.shape[0]
     resized = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), THUMBNAIL_HEIGHT))
     ok, encoded = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])

@@ -11,9 +11,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from tracker_service.config import Config, fps_to_frames
+from tracker_service.crops import crop_boxes
 from tracker_service.detection import Detector
 from tracker_service.identities import IdentityBook
 from tracker_service.reid.base import Embedder
@@ -22,7 +21,13 @@ from tracker_service.reid.gallery import Gallery
 from tracker_service.reid.gate import GateDecision, ReidGate
 from tracker_service.sources import Frame
 from tracker_service.tracking import Tracker, TrackerOutput
-from tracker_service.types import Detections, FloatArray, FrameResult, TrackRecord
+from tracker_service.types import (
+    Detections,
+    FloatArray,
+    FrameResult,
+    TrackRecord,
+    TrackSnapshot,
+)
 
 # Sightings are written to the gallery's database about once a second of video.
 SIGHTING_FLUSH_S = 1.0
@@ -62,19 +67,6 @@ class PipelineStats:
     @property
     def embedded_share(self) -> float:
         return self.embedded / self.detections if self.detections else 0.0
-
-
-def crop_boxes(frame: Frame, xyxy: np.ndarray) -> list[Frame]:
-    """Crops of `frame` for each box, clipped to the image (at least one pixel each)."""
-    height, width = frame.shape[:2]
-    crops = []
-    for x1, y1, x2, y2 in xyxy:
-        left = min(max(0, int(x1)), width - 1)
-        top = min(max(0, int(y1)), height - 1)
-        right = max(left + 1, min(width, int(np.ceil(x2))))
-        bottom = max(top + 1, min(height, int(np.ceil(y2))))
-        crops.append(frame[top:bottom, left:right])
-    return crops
 
 
 class StreamPipeline:
@@ -134,13 +126,13 @@ class StreamPipeline:
         result = FrameResult(
             frame_index=self._frame_index,
             timestamp_s=timestamp_s,
-            tracks=self._records(output, timestamp_s),
+            tracks=self._records(visible, timestamp_s),
             detections=len(detections),
             embedded=len(decision),
             appeared=tuple(changes.appeared),
             left=tuple(changes.left),
         )
-        self._account(output, decision, len(detections))
+        self._account(output, visible, decision, len(detections))
         self.stats.times.add(detected - started, embedded - detected, time.perf_counter() - started)
         self._frame_index += 1
         return result
@@ -165,10 +157,13 @@ class StreamPipeline:
                 continue
             sample = detections.embedding(track.detection_index)
             if sample is not None:
-                fresh[track.track_id] = self.cache.update(track.track_id, sample, self._frame_index)
+                self.cache.update(track.track_id, sample, self._frame_index)
+                fresh[track.track_id] = sample
         return fresh
 
-    def _records(self, output: TrackerOutput, timestamp_s: float) -> tuple[TrackRecord, ...]:
+    def _records(
+        self, visible: tuple[TrackSnapshot, ...], timestamp_s: float
+    ) -> tuple[TrackRecord, ...]:
         return tuple(
             TrackRecord(
                 frame_index=self._frame_index,
@@ -179,16 +174,22 @@ class StreamPipeline:
                 score=track.score,
                 state=track.state,
             )
-            for track in output.confirmed_visible()
+            for track in visible
         )
 
-    def _account(self, output: TrackerOutput, decision: GateDecision, detections: int) -> None:
+    def _account(
+        self,
+        output: TrackerOutput,
+        visible: tuple[TrackSnapshot, ...],
+        decision: GateDecision,
+        detections: int,
+    ) -> None:
         self.stats.frames += 1
         self.stats.detections += detections
         self.stats.embedded += len(decision)
         self.stats.tracks_started += len(output.created)
         self.stats.reasons.update(reason.value for reason in decision.reasons)
-        for track in output.confirmed_visible():
+        for track in visible:
             if track.track_id not in self._confirmed_live:
                 self._confirmed_live.add(track.track_id)
                 self.stats.tracks_confirmed += 1

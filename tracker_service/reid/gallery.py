@@ -66,6 +66,16 @@ CREATE INDEX IF NOT EXISTS sightings_by_identity ON sightings(identity_id, last_
 """
 
 
+# One statement per page of identities, their streams included (no query per identity).
+# Stream names may hold commas, hence the ASCII unit separator between them.
+_SOURCE_SEPARATOR = "\x1f"
+_RECORD_SELECT = (
+    "SELECT i.id, i.label, i.created_at, i.first_seen, i.last_seen, i.thumbnail IS NOT NULL, "
+    "(SELECT group_concat(source, char(31)) FROM (SELECT DISTINCT source FROM sightings s "
+    "WHERE s.identity_id = i.id ORDER BY source)) FROM identities i"
+)
+
+
 class GalleryError(RuntimeError):
     """The gallery cannot be opened or used as asked; the message says why."""
 
@@ -550,11 +560,7 @@ class Gallery:
         with self._lock:
             self._require(identity_id)
             self.flush()
-            row = self._db.execute(
-                "SELECT id, label, created_at, first_seen, last_seen, thumbnail IS NOT NULL "
-                "FROM identities WHERE id = ?",
-                (identity_id,),
-            ).fetchone()
+            row = self._db.execute(f"{_RECORD_SELECT} WHERE i.id = ?", (identity_id,)).fetchone()
             return self._record(row)
 
     def identities(self, offset: int = 0, limit: int = 50) -> tuple[list[IdentityRecord], int]:
@@ -562,22 +568,16 @@ class Gallery:
         with self._lock:
             self.flush()
             rows = self._db.execute(
-                "SELECT id, label, created_at, first_seen, last_seen, thumbnail IS NOT NULL "
-                "FROM identities ORDER BY last_seen DESC, id DESC LIMIT ? OFFSET ?",
+                f"{_RECORD_SELECT} ORDER BY i.last_seen DESC, i.id DESC LIMIT ? OFFSET ?",
                 (limit, offset),
             ).fetchall()
             total = int(self._db.execute("SELECT COUNT(*) FROM identities").fetchone()[0])
             return [self._record(row) for row in rows], total
 
-    def _record(self, row: tuple[int, str | None, float, float, float, int]) -> IdentityRecord:
+    def _record(
+        self, row: tuple[int, str | None, float, float, float, int, str | None]
+    ) -> IdentityRecord:
         identity_id = row[0]
-        sources = tuple(
-            source
-            for (source,) in self._db.execute(
-                "SELECT DISTINCT source FROM sightings WHERE identity_id = ? ORDER BY source",
-                (identity_id,),
-            )
-        )
         return IdentityRecord(
             identity_id=identity_id,
             label=row[1],
@@ -585,7 +585,7 @@ class Gallery:
             first_seen=row[3],
             last_seen=row[4],
             exemplars=len(self._exemplars[identity_id].ids),
-            sources=sources,
+            sources=tuple(row[6].split(_SOURCE_SEPARATOR)) if row[6] else (),
             has_thumbnail=bool(row[5]),
         )
 

@@ -23,7 +23,7 @@ from tracker_service.api.schemas import (
     SightingOut,
 )
 from tracker_service.api.services import Services
-from tracker_service.pipeline import crop_boxes
+from tracker_service.crops import crop_boxes
 from tracker_service.reid.gallery import Gallery, GalleryError, IdentityRecord
 
 router = APIRouter(tags=["identities"])

@@ -38,7 +38,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from tracker_service.pipeline import crop_boxes
+from tracker_service.crops import crop_boxes
 from tracker_service.sources import VideoFileSource
 
 logger = logging.getLogger(__name__)
