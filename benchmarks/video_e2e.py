@@ -143,7 +143,7 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
     memory = PeakMemory()
     from tracker_service.config import load_config
     from tracker_service.pipeline import StreamPipeline
-    from tracker_service.runner import load_models, open_gallery
+    from tracker_service.runtime import load_models, open_gallery
 
     detector = Path(spec["detector"])
     overrides = {

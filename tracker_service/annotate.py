@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterable
 import cv2
 import numpy as np
 
-from tracker_service.sources import Frame
-from tracker_service.types import TrackRecord, TrackState
+from tracker_service.types import Frame, TrackRecord, TrackState
 
 LabelLookup = Callable[[int], str | None]
 _GOLDEN_RATIO = 0.618033988749895

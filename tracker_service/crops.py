@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker_service.sources import Frame
+from tracker_service.types import Frame
 
 
 def crop_boxes(frame: Frame, xyxy: np.ndarray) -> list[Frame]:

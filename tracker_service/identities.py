@@ -18,8 +18,7 @@ import numpy as np
 from tracker_service.crops import crop_boxes
 from tracker_service.reid.cache import EmbeddingCache
 from tracker_service.reid.gallery import Gallery
-from tracker_service.sources import Frame
-from tracker_service.types import FloatArray, TrackSnapshot
+from tracker_service.types import FloatArray, Frame, TrackSnapshot
 
 THUMBNAIL_HEIGHT = 128
 THUMBNAIL_QUALITY = 85

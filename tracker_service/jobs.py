@@ -24,8 +24,9 @@ from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models, RunCancelledError, run_video
-from tracker_service.sources import SourceError
+from tracker_service.runner import RunCancelledError, run_video
+from tracker_service.runtime import Models
+from tracker_service.video_file import SourceError
 
 logger = logging.getLogger(__name__)
 

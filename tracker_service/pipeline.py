@@ -19,11 +19,11 @@ from tracker_service.reid.base import Embedder
 from tracker_service.reid.cache import EmbeddingCache
 from tracker_service.reid.gallery import Gallery
 from tracker_service.reid.gate import GateDecision, ReidGate
-from tracker_service.sources import Frame
 from tracker_service.tracking import Tracker, TrackerOutput
 from tracker_service.types import (
     Detections,
     FloatArray,
+    Frame,
     FrameResult,
     TrackRecord,
     TrackSnapshot,

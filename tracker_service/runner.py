@@ -8,35 +8,25 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from tracker_service.annotate import draw_tracks
 from tracker_service.config import Config
-from tracker_service.detection import Detector
-from tracker_service.model_store import sha256_of
 from tracker_service.pipeline import PipelineStats, StreamPipeline
-from tracker_service.reid.base import Embedder
-from tracker_service.reid.factory import EmbedderInfo, describe, load_embedder
 from tracker_service.reid.gallery import Gallery
+from tracker_service.runtime import Models
+from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
 from tracker_service.sinks.jsonl import JsonLinesWriter
 from tracker_service.sinks.mot import MotWriter
 from tracker_service.sinks.video import AnnotatedVideoWriter
-from tracker_service.sources import Frame, VideoFileSource
-from tracker_service.types import Detections, FloatArray
+from tracker_service.video_file import VideoFileSource
 
 logger = logging.getLogger(__name__)
-
-TRACKS_FILE = "tracks.jsonl"
-MOT_FILE = "mot.txt"
-VIDEO_FILE = "annotated.mp4"
-SUMMARY_FILE = "summary.json"
 
 Progress = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
 ShouldStop = Callable[[], bool]
@@ -44,73 +34,6 @@ ShouldStop = Callable[[], bool]
 
 class RunCancelledError(Exception):
     """The run was stopped on request; what was written so far is kept."""
-
-
-@dataclass(frozen=True)
-class Models:
-    """What is loaded once and shared by every run and stream."""
-
-    detector: Detector
-    embedder: Embedder
-    embedder_info: EmbedderInfo
-    embedder_id: str
-
-
-class SerialDetector:
-    """A detector shared by several threads (streams, jobs), one inference at a time.
-
-    Neither Ultralytics predictors nor a compiled OpenVINO model may be called from two
-    threads at once; serialising also keeps two streams from fighting over 2 CPU cores.
-    """
-
-    def __init__(self, inner: Detector) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-
-    def detect(self, frame: Frame) -> Detections:
-        with self._lock:
-            return self._inner.detect(frame)
-
-
-class SerialEmbedder:
-    """An embedder shared by several threads, one batch at a time."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-
-    @property
-    def dim(self) -> int:
-        return self._inner.dim
-
-    def embed(self, crops: Sequence[NDArray[np.uint8]]) -> FloatArray:
-        with self._lock:
-            return self._inner.embed(crops)
-
-
-def load_models(config: Config) -> Models:
-    """Load the detector and embedder once; safe to share across threads."""
-    from tracker_service.detection.ultralytics_yolo import UltralyticsDetector
-
-    detector = UltralyticsDetector(config.detector, config.models_dir)
-    embedder = load_embedder(config.embedder, config.models_dir)
-    info = describe(embedder)
-    model_file = Path(info.model_path)
-    # The gallery must only ever compare embeddings of one model: bind it to the weights.
-    embedder_id = f"{model_file.name}:{sha256_of(model_file)[:16]}"
-    _warm_up(detector, embedder, config.detector.imgsz)
-    return Models(SerialDetector(detector), SerialEmbedder(embedder), info, embedder_id)
-
-
-def _warm_up(detector: Detector, embedder: Embedder, imgsz: int) -> None:
-    """Run each model once: backends compile or allocate on the first call (OpenVINO takes
-    seconds), which would otherwise be the first frame's latency on a live camera."""
-    detector.detect(np.zeros((imgsz, imgsz, 3), np.uint8))
-    embedder.embed([np.zeros((256, 128, 3), np.uint8)])
-
-
-def open_gallery(config: Config, models: Models, directory: Path | None) -> Gallery:
-    return Gallery(config.gallery, models.embedder_info.dim, directory, models.embedder_id)
 
 
 def _percentile_ms(values: list[float], q: float) -> float:

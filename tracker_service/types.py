@@ -16,6 +16,17 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float32]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
+Frame = NDArray[np.uint8]  # one BGR image, (H, W, 3)
+
+DEFAULT_FPS = 25.0
+# Frame rates outside this range are container or camera noise (0, 1000, 90000...).
+_PLAUSIBLE_FPS = (1.0, 240.0)
+
+
+def sane_fps(claimed: float) -> float:
+    """The frame rate a container or camera claims, or `DEFAULT_FPS` if it is absurd."""
+    low, high = _PLAUSIBLE_FPS
+    return claimed if low <= claimed <= high else DEFAULT_FPS
 
 
 def _frozen(array: NDArray[np.generic]) -> NDArray[np.generic]:

@@ -14,7 +14,7 @@ from tests.streams.support import FAKE_DIM, FakeDetector, FakeEmbedder, write_cl
 from tracker_service.config import Config, GalleryConfig
 from tracker_service.reid.factory import EmbedderInfo
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models, load_models, open_gallery
+from tracker_service.runtime import Models, load_models, open_gallery
 
 # Short timeouts and backoff, so that failures and recoveries happen within seconds.
 FAST_STREAMS = {

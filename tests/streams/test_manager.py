@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from tests.streams.conftest import streams_config
 from tests.streams.support import closed_port, collect, of_type, states, wait_for
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models, SerialDetector, SerialEmbedder
+from tracker_service.runtime import Models, SerialDetector, SerialEmbedder
 from tracker_service.streams import (
     InvalidStreamError,
     StreamLimitError,

@@ -14,7 +14,7 @@ from tests.rtsp import RtspServer
 from tests.streams.support import SlowDetector, collect, of_type, states, wait_for
 from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models
+from tracker_service.runtime import Models
 from tracker_service.streams import StreamManager
 
 logger = logging.getLogger(__name__)

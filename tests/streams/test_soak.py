@@ -21,7 +21,7 @@ import pytest
 from tests.streams.support import of_type
 from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models
+from tracker_service.runtime import Models
 from tracker_service.streams import StreamManager
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from tracker_service.config import Config
 from tracker_service.jobs import JobManager
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models, load_models, open_gallery
+from tracker_service.runtime import Models, load_models, open_gallery
 from tracker_service.streams.manager import StreamManager
 
 logger = logging.getLogger(__name__)

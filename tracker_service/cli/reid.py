@@ -284,8 +284,10 @@ def _tracks_from_pipeline(args: argparse.Namespace, camera: str) -> Path:
     from tracker_service.cli import UsageError
     from tracker_service.cli.track import cli_overrides
     from tracker_service.config import load_config
-    from tracker_service.runner import TRACKS_FILE, load_models, open_gallery, run_video
-    from tracker_service.sources import SourceError
+    from tracker_service.runner import run_video
+    from tracker_service.runtime import load_models, open_gallery
+    from tracker_service.sinks import TRACKS_FILE
+    from tracker_service.video_file import SourceError
 
     overrides = cli_overrides(args) | {"output": {"video": False}}
     config = load_config(args.config, overrides)
@@ -309,7 +311,7 @@ def run_build(args: argparse.Namespace) -> int:
         build_dataset,
         camera_label,
     )
-    from tracker_service.sources import SourceError
+    from tracker_service.video_file import SourceError
 
     if not args.video.is_file():
         raise UsageError(f"video {args.video} does not exist or is not a file")

@@ -13,10 +13,11 @@ from tqdm import tqdm
 
 from tracker_service.config import Config, load_config
 from tracker_service.motchallenge import iter_detections, read_seqinfo
-from tracker_service.runner import load_models, open_gallery, run_video
+from tracker_service.runner import run_video
+from tracker_service.runtime import load_models, open_gallery
 from tracker_service.sinks.mot import format_mot_row
-from tracker_service.sources import SourceError, probe_video
 from tracker_service.tracking import Tracker
+from tracker_service.video_file import SourceError, probe_video
 
 GALLERY_DIR = "gallery"
 

@@ -13,7 +13,7 @@ from typing import Any
 import av
 
 from tracker_service.closing import Closing
-from tracker_service.sources import Frame
+from tracker_service.types import Frame
 
 
 class AnnotatedVideoWriter(Closing):

@@ -18,7 +18,7 @@ from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models
+from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
 from tracker_service.streams.source import (
     LiveSource,

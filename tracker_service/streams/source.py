@@ -38,7 +38,8 @@ import cv2
 import numpy as np
 
 from tracker_service.config import StreamsConfig
-from tracker_service.sources import DEFAULT_FPS, Frame
+from tracker_service.types import DEFAULT_FPS, Frame, sane_fps
+from tracker_service.video_file import FileProblem, file_problem
 
 logger = logging.getLogger(__name__)
 
@@ -481,8 +482,7 @@ class LiveSource:
         fps = float(capture.get(cv2.CAP_PROP_FPS))
         with self._cond:
             self._sessions += 1
-            # Containers and cameras sometimes claim 0 or absurd rates.
-            self._fps = fps if 1.0 <= fps <= 240.0 else DEFAULT_FPS
+            self._fps = sane_fps(fps)
 
     def _read_network(self, capture: cv2.VideoCapture) -> _ReadEnd:
         """Read a camera as fast as it sends; LOST when reading fails or falls behind."""
@@ -603,14 +603,16 @@ class TimelineMeter:
         return max(0.0, offset - self._baseline)
 
 
+_FILE_PROBLEM_MESSAGES = {
+    FileProblem.MISSING: "file not found: {path}",
+    FileProblem.NOT_A_FILE: "not a file: {path}",
+    FileProblem.EMPTY: "file is empty: {path}",
+}
+
+
 def _file_problem(path: Path) -> str | None:
-    if not path.exists():
-        return f"file not found: {path}"
-    if not path.is_file():
-        return f"not a file: {path}"
-    if path.stat().st_size == 0:
-        return f"file is empty: {path}"
-    return None
+    problem = file_problem(path)
+    return None if problem is None else _FILE_PROBLEM_MESSAGES[problem].format(path=path)
 
 
 def diagnose_network_failure(target: SourceTarget) -> str:

@@ -40,10 +40,9 @@ from tracker_service.detection import Detector
 from tracker_service.pipeline import StreamPipeline
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.gallery import Gallery
-from tracker_service.sources import DEFAULT_FPS, Frame
 from tracker_service.streams.events import Event, EventHub, Subscription
 from tracker_service.streams.source import LiveFrame, LiveSource, SourceState
-from tracker_service.types import FrameResult, TrackRecord
+from tracker_service.types import DEFAULT_FPS, Frame, FrameResult, TrackRecord
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from tracker_service.jobs import (
     JobState,
     QueueFullError,
 )
-from tracker_service.runner import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
-from tracker_service.sources import SourceError, probe_video
+from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
+from tracker_service.video_file import SourceError, probe_video
 
 router = APIRouter(tags=["videos and jobs"])
 RETRY_AFTER_S = "30"

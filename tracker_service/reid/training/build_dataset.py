@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from tracker_service.crops import crop_boxes
-from tracker_service.sources import VideoFileSource
+from tracker_service.video_file import VideoFileSource
 
 logger = logging.getLogger(__name__)
 

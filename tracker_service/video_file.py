@@ -1,27 +1,52 @@
-"""Frame sources. `VideoFileSource` reads a file in order, every frame (offline jobs).
+"""The video file reader: `VideoFileSource` reads a file in order, every frame (offline jobs).
 
-Live cameras (latest-frame policy, reconnects) live in `tracker_service.streams`.
+Live cameras (latest-frame policy, reconnects) live in `tracker_service.streams`; they share
+this module's file checks (`file_problem`) and `types.sane_fps`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from tracker_service.closing import Closing
-
-Frame = NDArray[np.uint8]
-DEFAULT_FPS = 25.0
+from tracker_service.types import Frame, sane_fps
 
 
 class SourceError(RuntimeError):
     """A source cannot be opened or read; the message says which and why."""
+
+
+class FileProblem(StrEnum):
+    """Why a path cannot be a video file, before trying to decode it."""
+
+    MISSING = "missing"
+    NOT_A_FILE = "not a file"
+    EMPTY = "empty"
+
+
+def file_problem(path: Path) -> FileProblem | None:
+    """What is wrong with `path` as a video file (None: it is a non-empty file)."""
+    if not path.exists():
+        return FileProblem.MISSING
+    if not path.is_file():
+        return FileProblem.NOT_A_FILE
+    if path.stat().st_size == 0:
+        return FileProblem.EMPTY
+    return None
+
+
+_FILE_PROBLEM_MESSAGES = {
+    FileProblem.MISSING: "video {path} does not exist",
+    FileProblem.NOT_A_FILE: "video {path} is not a file",
+    FileProblem.EMPTY: "video {path} is empty (0 bytes)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +99,9 @@ class VideoFileSource(Closing):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.exists():
-            raise SourceError(f"video {path} does not exist")
-        if not path.is_file():
-            raise SourceError(f"video {path} is not a file")
-        if path.stat().st_size == 0:
-            raise SourceError(f"video {path} is empty (0 bytes)")
+        problem = file_problem(path)
+        if problem is not None:
+            raise SourceError(_FILE_PROBLEM_MESSAGES[problem].format(path=path))
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             raise SourceError(f"{path} cannot be opened as a video (not a video, or corrupt)")
@@ -92,8 +114,7 @@ class VideoFileSource(Closing):
         self.info = VideoInfo(
             width=first.shape[1],
             height=first.shape[0],
-            # Containers sometimes claim 0 or absurd rates; fall back to a sane default.
-            fps=fps if 1.0 <= fps <= 240.0 else DEFAULT_FPS,
+            fps=sane_fps(fps),
             frame_count=max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))),
         )
         self.frames_read = 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracker_service.sources import SourceError, VideoFileSource, probe_video
+from tracker_service.video_file import SourceError, VideoFileSource, probe_video
 
 CLIP_FRAMES = 594  # decodable frames (the container announces 596)
 CLIP_FPS = 23.96
