@@ -1,1 +1,4 @@
-"""Person re-identification: embedders, the per-track gate and cache, the identity gallery."""
+"""Person re-identification: embedders and the identity gallery shared by all streams.
+
+The per-track gate and cache are stages of a stream: `tracker_service.pipeline`.
+"""

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from tracker_service.crops import crop_boxes
-from tracker_service.reid.cache import EmbeddingCache
+from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.reid.gallery import Gallery
 from tracker_service.types import FloatArray, Frame, TrackSnapshot
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tracker_service.config import CacheConfig
-from tracker_service.reid.cache import EmbeddingCache
+from tracker_service.pipeline.cache import EmbeddingCache
 
 E1, E2, E3 = np.eye(3, dtype=np.float32)
 

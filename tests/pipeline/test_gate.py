@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tracker_service.config import CacheConfig, GateConfig
-from tracker_service.reid.cache import EmbeddingCache
-from tracker_service.reid.gate import EmbedReason, GateDecision, ReidGate
+from tracker_service.pipeline.cache import EmbeddingCache
+from tracker_service.pipeline.gate import EmbedReason, GateDecision, ReidGate
 from tracker_service.types import Detections, TrackSnapshot, TrackState
 
 FPS = 20.0  # identify_interval_s 0.25 s -> 5 frames

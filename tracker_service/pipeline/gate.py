@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tracker_service.config import GateConfig, fps_to_frames
-from tracker_service.reid.cache import EmbeddingCache
+from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.tracking.association import assignment_margins, iou_matrix
 from tracker_service.types import Detections, IntArray, TrackSnapshot, TrackState
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from tracker_service.config import Config, fps_to_frames
 from tracker_service.crops import crop_boxes
 from tracker_service.detection import Detector
-from tracker_service.identities import IdentityBook
+from tracker_service.pipeline.cache import EmbeddingCache
+from tracker_service.pipeline.gate import GateDecision, ReidGate
+from tracker_service.pipeline.identities import IdentityBook
 from tracker_service.reid.base import Embedder
-from tracker_service.reid.cache import EmbeddingCache
 from tracker_service.reid.gallery import Gallery
-from tracker_service.reid.gate import GateDecision, ReidGate
 from tracker_service.tracking import Tracker, TrackerOutput
 from tracker_service.types import (
     Detections,

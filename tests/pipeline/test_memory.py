@@ -25,7 +25,7 @@ import pytest
 from numpy.typing import NDArray
 
 from tracker_service.config import Config, GalleryConfig
-from tracker_service.pipeline import StageTimes, StreamPipeline
+from tracker_service.pipeline.stream import StageTimes, StreamPipeline
 from tracker_service.reid.gallery import Gallery
 from tracker_service.tracking.kalman import BoxKalmanFilter
 from tracker_service.tracking.tracker import _Track

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tracker_service.config import CacheConfig, GalleryConfig
-from tracker_service.identities import IdentityBook, IdentityChanges
-from tracker_service.reid.cache import EmbeddingCache
+from tracker_service.pipeline.cache import EmbeddingCache
+from tracker_service.pipeline.identities import IdentityBook, IdentityChanges
 from tracker_service.reid.gallery import Gallery
 from tracker_service.types import TrackSnapshot, TrackState
 
