@@ -18,7 +18,7 @@ from tracker_service.streams import (
     parse_source,
     redact_url,
 )
-from tracker_service.streams.source import TimelineMeter
+from tracker_service.streams.timeline import TimelineMeter
 
 
 def started(url: str, **options: object) -> LiveSource:

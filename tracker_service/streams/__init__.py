@@ -18,12 +18,10 @@ from tracker_service.streams.manager import (
     StreamManager,
     StreamNotFoundError,
 )
-from tracker_service.streams.source import (
-    LiveFrame,
-    LiveSource,
+from tracker_service.streams.source import LiveSource
+from tracker_service.streams.state import LiveFrame, SourceState, SourceStatus
+from tracker_service.streams.target import (
     SourceKind,
-    SourceState,
-    SourceStatus,
     UnsupportedSourceError,
     parse_source,
     redact_url,

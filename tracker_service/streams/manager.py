@@ -20,8 +20,8 @@ from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
-from tracker_service.streams.source import (
-    LiveSource,
+from tracker_service.streams.source import LiveSource
+from tracker_service.streams.target import (
     SourceKind,
     UnsupportedSourceError,
     configure_ffmpeg,

@@ -13,224 +13,46 @@ read at their own frame rate, like a camera, and can loop forever for soak tests
 HTTP(S) sources are read like cameras (MJPEG, HLS): as fast as they come, reconnecting when
 they end.
 
-OpenCV's FFmpeg backend blocks inside `open` and `read` until FFmpeg gives up, 30 s by
-default. The capture is given open and read timeouts (OpenCV's interrupt callback) and FFmpeg
-a socket timeout in microseconds through OPENCV_FFMPEG_CAPTURE_OPTIONS (`timeout`; FFmpeg 5
-and later ignore the older `stimeout`, measured with this OpenCV build: 30 s instead of 2 s).
+URL parsing, FFmpeg options and failure diagnosis: `target`; states, frames and status:
+`state`; the camera-clock meter: `timeline`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import Enum
 from pathlib import Path
-from urllib.parse import SplitResult, unquote, urlsplit
-from urllib.request import url2pathname
 
 import cv2
 import numpy as np
 
 from tracker_service.config import StreamsConfig
+from tracker_service.streams.state import LiveFrame, SourceState, SourceStatus, StateChange
+from tracker_service.streams.target import (
+    PROBE_TIMEOUT_S,
+    SourceKind,
+    configure_ffmpeg,
+    describe_file_problem,
+    diagnose_network_failure,
+    parse_source,
+)
+from tracker_service.streams.timeline import TimelineMeter
 from tracker_service.types import DEFAULT_FPS, Frame, sane_fps
-from tracker_service.video_file import FileProblem, file_problem
 
 logger = logging.getLogger(__name__)
 
-NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})
-SUPPORTED_SCHEMES = (*sorted(NETWORK_SCHEMES), "file")
-FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 # A file read slower than its frame rate (a busy machine) catches up by skipping the pacing
 # wait; once it is this far behind, the schedule restarts instead of bursting frames.
 _PACING_RESYNC_S = 1.0
 # State changes kept for the consumer between two looks: enough for any realistic burst.
 _MAX_PENDING_CHANGES = 64
-_PROBE_TIMEOUT_S = 3.0
 # A read that blocked this share of the read timeout ended by FFmpeg's timeout (it fires at
 # the timeout, within milliseconds), not by data arriving.
 _STALE_READ_SHARE = 0.9
-
-
-class UnsupportedSourceError(ValueError):
-    """The URL names no source this service can read; the message says what would work."""
-
-
-class SourceKind(StrEnum):
-    NETWORK = "network"
-    FILE = "file"
-
-
-class SourceState(StrEnum):
-    """`connecting` (first attempt), `live` (frames arrive), `reconnecting` (lost or refused,
-    retrying with backoff), `stopped` (stopped on request or end of a non-looping file),
-    `failed` (can never work, e.g. the file does not exist)."""
-
-    CONNECTING = "connecting"
-    LIVE = "live"
-    RECONNECTING = "reconnecting"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (SourceState.STOPPED, SourceState.FAILED)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceTarget:
-    """What a stream URL points at. `display` is the URL with any password hidden."""
-
-    kind: SourceKind
-    location: str
-    display: str
-
-    @property
-    def timestamped(self) -> bool:
-        """Whether frame timestamps follow the camera's clock (RTP: rtsp and rtsps)."""
-        return self.kind is SourceKind.NETWORK and self.location.lower().startswith("rtsp")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password (rtsp://user:secret@host) replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
-
-
-def parse_source(url: str) -> SourceTarget:
-    """Classify a stream URL; `UnsupportedSourceError` for anything this service cannot read.
-
-    Accepted: rtsp, rtsps, http and https URLs with a host, file:// URLs, and paths of
-    existing local files. A file:// URL to a missing file is accepted here and ends the
-    source in `failed` (it may be mounted later); a bare string is only taken as a path if it
-    exists, because a typo such as `rtps://cam` must not become a missing file.
-    """
-    text = url.strip()
-    if not text:
-        raise UnsupportedSourceError("the stream URL is empty")
-    try:
-        parts = urlsplit(text)
-    except ValueError as exc:
-        raise UnsupportedSourceError(f"not a valid URL: {redact_url(text)} ({exc})") from None
-    scheme = parts.scheme.lower()
-    if scheme in NETWORK_SCHEMES:
-        return _network_target(text, parts)
-    if scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise UnsupportedSourceError(
-                f"file URLs must name a local file (file:///path), got host {parts.netloc!r}"
-            )
-        path = Path(url2pathname(unquote(parts.path)))
-        return SourceTarget(SourceKind.FILE, str(path), text)
-    if Path(text).is_file():
-        return SourceTarget(SourceKind.FILE, text, text)
-    shown = redact_url(text)
-    if scheme:
-        raise UnsupportedSourceError(
-            f"unsupported stream URL scheme {scheme!r} in {shown}: use "
-            f"{', '.join(SUPPORTED_SCHEMES)} or the path of a local video file"
-        )
-    raise UnsupportedSourceError(
-        f"{shown} is neither a URL ({', '.join(SUPPORTED_SCHEMES)}) nor an existing file"
-    )
-
-
-def _network_target(text: str, parts: SplitResult) -> SourceTarget:
-    try:
-        host, _ = parts.hostname, parts.port  # .port raises for a non-numeric port
-    except ValueError as exc:
-        raise UnsupportedSourceError(f"invalid address in {redact_url(text)}: {exc}") from None
-    if not host:
-        raise UnsupportedSourceError(f"the stream URL {redact_url(text)} names no host")
-    return SourceTarget(SourceKind.NETWORK, text, redact_url(text))
-
-
-class _FfmpegOptions:
-    """What this process set OPENCV_FFMPEG_CAPTURE_OPTIONS to (None: not set by us)."""
-
-    lock = threading.Lock()
-    ours: str | None = None
-    kept_users = False
-
-
-def configure_ffmpeg(config: StreamsConfig) -> str:
-    """Set OPENCV_FFMPEG_CAPTURE_OPTIONS for live sources, unless the user set it.
-
-    It is process-wide (OpenCV reads it at each open), so it is set once, early, under a lock
-    (the manager calls this at start-up). A value set by the user is kept: the capture's own
-    open/read timeouts still bound every wait.
-    """
-    timeout_us = round(config.read_timeout_s * 1e6)
-    wanted = f"rtsp_transport;{config.rtsp_transport}|timeout;{timeout_us}"
-    with _FfmpegOptions.lock:
-        current = os.environ.get(FFMPEG_OPTIONS_ENV)
-        if current is not None and current != _FfmpegOptions.ours:
-            if not _FfmpegOptions.kept_users:
-                logger.info("keeping %s=%s set by the environment", FFMPEG_OPTIONS_ENV, current)
-                _FfmpegOptions.kept_users = True
-            return current
-        if current != wanted:
-            os.environ[FFMPEG_OPTIONS_ENV] = wanted
-            _FfmpegOptions.ours = wanted
-        return wanted
-
-
-@dataclass(frozen=True, slots=True)
-class LiveFrame:
-    """One frame as read. `seq` counts frames read by the source (from 1); `session` counts
-    connections (1 = first, +1 after each reconnect or file reopen); `captured_at` is wall
-    time (epoch seconds) and `captured_mono` the monotonic clock when the read returned;
-    `media_s` is the position in the file (growing across loops) or, for cameras, seconds
-    since the source started; `behind_s` is how far the reader was behind the camera's own
-    clock when it read the frame (see `TimelineMeter`; 0 for files)."""
-
-    image: Frame
-    seq: int
-    session: int
-    captured_at: float
-    captured_mono: float
-    media_s: float
-    behind_s: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class StateChange:
-    state: SourceState
-    error: str | None
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
-    """A snapshot of the source. `error` is why it is not live now (None when live);
-    `last_error` is the most recent error ever seen, kept after recovery. `reconnects` counts
-    attempts to connect again after a failure."""
-
-    state: SourceState
-    error: str | None
-    last_error: str | None
-    last_error_at: float | None
-    frames_read: int
-    frames_dropped: int
-    reconnects: int
-    fps: float | None
-    width: int | None
-    height: int | None
-    last_frame_at: float | None
-    behind_s: float
 
 
 class _ReadEnd(Enum):
@@ -310,7 +132,7 @@ class LiveSource:
         # The longest the reader can be away: a failed open and the probe that explains it,
         # or one read (FFmpeg's timeouts fire within milliseconds of the setting).
         config = self.config
-        return max(config.open_timeout_s + _PROBE_TIMEOUT_S, config.read_timeout_s) + 1.0
+        return max(config.open_timeout_s + PROBE_TIMEOUT_S, config.read_timeout_s) + 1.0
 
     @property
     def running(self) -> bool:
@@ -457,7 +279,7 @@ class LiveSource:
         path = Path(self.target.location)
         media_offset = 0.0
         while not self._stop.is_set():
-            problem = _file_problem(path)
+            problem = describe_file_problem(path)
             capture = None if problem else cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
             if capture is None or not capture.isOpened():
                 if capture is not None:
@@ -567,77 +389,3 @@ class LiveSource:
             if self._state is not SourceState.LIVE:
                 self._set_state(SourceState.LIVE, None)
             self._cond.notify_all()
-
-
-class TimelineMeter:
-    """How far a reader is behind the camera, from the frames' own timestamps.
-
-    The time a frame is read says nothing about how long it waited in socket buffers before:
-    a reader that decodes slower than real time falls behind unseen. Comparing the wall
-    clock with the frames' presentation times shows it: for a reader at the live edge,
-    `now - pts` stays constant; it grows by exactly the backlog. The baseline is the
-    smallest offset seen, so network jitter and the burst of the first frames (those read
-    while the stream was probed) do not count.
-
-    Timestamps are not clean: B-frames arrive out of presentation order (small steps back),
-    cameras restart their timeline (a big step back) and some sources carry none (constant
-    zero). A frame whose timestamp does not advance leaves the estimate unchanged, so none of
-    these reads as a backlog. Clock drift between camera and host (~0.1 ms/s) would read as
-    a slowly growing backlog; a reconnection starts a new meter.
-    """
-
-    def __init__(self) -> None:
-        self._baseline: float | None = None
-        self._last_offset = 0.0
-        self._last_pts = 0.0
-
-    def update(self, now: float, pts_s: float) -> float:
-        offset = now - pts_s
-        if self._baseline is None:
-            self._baseline = offset
-        elif pts_s <= self._last_pts:
-            self._baseline += offset - self._last_offset  # keep the estimate unchanged
-        else:
-            self._baseline = min(self._baseline, offset)
-        self._last_offset, self._last_pts = offset, pts_s
-        return max(0.0, offset - self._baseline)
-
-
-_FILE_PROBLEM_MESSAGES = {
-    FileProblem.MISSING: "file not found: {path}",
-    FileProblem.NOT_A_FILE: "not a file: {path}",
-    FileProblem.EMPTY: "file is empty: {path}",
-}
-
-
-def _file_problem(path: Path) -> str | None:
-    problem = file_problem(path)
-    return None if problem is None else _FILE_PROBLEM_MESSAGES[problem].format(path=path)
-
-
-def diagnose_network_failure(target: SourceTarget) -> str:
-    """Why a network camera could not be opened, as precisely as a TCP probe can tell.
-
-    OpenCV only says "not opened"; FFmpeg's reason goes to stderr. A plain TCP connection to
-    the camera tells the cases users act on apart: wrong host, nothing listening, firewall.
-    """
-    parts = urlsplit(target.location)
-    host = parts.hostname or ""
-    scheme = parts.scheme.lower()
-    port = parts.port or _DEFAULT_PORTS.get(scheme, 554)
-    where = f"{host}:{port}"
-    try:
-        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S):
-            pass
-    except socket.gaierror as exc:
-        return f"cannot resolve host {host!r}: {exc.strerror}"
-    except ConnectionRefusedError:
-        return f"connection refused by {where} (no camera or server listening)"
-    except TimeoutError:
-        return f"no answer from {where} within {_PROBE_TIMEOUT_S:.0f} s (host down or firewall)"
-    except OSError as exc:
-        return f"cannot connect to {where}: {exc.strerror or exc}"
-    return (
-        f"{where} accepts connections but no video could be opened from {target.display} "
-        "(wrong path or credentials, unsupported codec, or the camera did not answer in time)"
-    )

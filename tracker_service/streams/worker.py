@@ -41,7 +41,8 @@ from tracker_service.pipeline import StreamPipeline
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.gallery import Gallery
 from tracker_service.streams.events import Event, EventHub, Subscription
-from tracker_service.streams.source import LiveFrame, LiveSource, SourceState
+from tracker_service.streams.source import LiveSource
+from tracker_service.streams.state import LiveFrame, SourceState
 from tracker_service.types import DEFAULT_FPS, Frame, FrameResult, TrackRecord
 
 logger = logging.getLogger(__name__)
