@@ -159,11 +159,20 @@ class TrackRecord:
         return (x1, y1, x2 - x1, y2 - y1)
 
     def to_dict(self) -> dict[str, object]:
+        """The record as written to `tracks.jsonl`."""
         return {
             "frame": self.frame_index,
             "timestamp_s": round(self.timestamp_s, 4),
+            **self.track_fields(),
+        }
+
+    def track_fields(self, **extra: object) -> dict[str, object]:
+        """The track's own fields, as every output writes them (files and live events);
+        `extra` fields (a live event's label) follow the identity."""
+        return {
             "track_id": self.track_id,
             "identity_id": self.identity_id,
+            **extra,
             "box_xyxy": [round(v, 2) for v in self.xyxy],
             "score": round(self.score, 4),
             "state": self.state.value,

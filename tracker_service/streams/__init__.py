@@ -18,15 +18,17 @@ from tracker_service.streams.manager import (
     StreamManager,
     StreamNotFoundError,
 )
+from tracker_service.streams.snapshot import JpegSnapshot
 from tracker_service.streams.source import LiveSource
 from tracker_service.streams.state import LiveFrame, SourceState, SourceStatus
+from tracker_service.streams.stats import StreamStats
 from tracker_service.streams.target import (
     SourceKind,
     UnsupportedSourceError,
     parse_source,
     redact_url,
 )
-from tracker_service.streams.worker import JpegSnapshot, StreamStats, StreamWorker
+from tracker_service.streams.worker import StreamWorker
 
 __all__ = [
     "Event",

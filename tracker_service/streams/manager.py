@@ -20,14 +20,16 @@ from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
+from tracker_service.streams.snapshot import JpegSnapshot
 from tracker_service.streams.source import LiveSource
+from tracker_service.streams.stats import StreamStats
 from tracker_service.streams.target import (
     SourceKind,
     UnsupportedSourceError,
     configure_ffmpeg,
     parse_source,
 )
-from tracker_service.streams.worker import JpegSnapshot, StreamStats, StreamWorker
+from tracker_service.streams.worker import StreamWorker
 
 logger = logging.getLogger(__name__)
 

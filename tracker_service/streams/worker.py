@@ -18,8 +18,8 @@ detections at old positions; the pipeline is then closed (people in view "leave"
 sightings are written) and a fresh one started: track ids restart, identity ids are global
 and continue through the gallery.
 
-The annotated JPEG of the latest frame is encoded on request only, at most
-`streams.jpeg_max_fps` times a second however many viewers ask, in the caller's thread.
+The annotated JPEG of the latest frame is encoded on request only (`snapshot`); the numbers
+it reports are `stats.StreamStats`.
 """
 
 from __future__ import annotations
@@ -27,23 +27,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
-from dataclasses import asdict, dataclass
-from statistics import median
+from collections import OrderedDict
 from typing import Any
 
-import cv2
-
-from tracker_service.annotate import draw_tracks
 from tracker_service.config import Config
 from tracker_service.detection import Detector
 from tracker_service.pipeline import StreamPipeline
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.gallery import Gallery
 from tracker_service.streams.events import Event, EventHub, Subscription
+from tracker_service.streams.snapshot import JpegSnapshot, LatestJpeg
 from tracker_service.streams.source import LiveSource
 from tracker_service.streams.state import LiveFrame, SourceState
-from tracker_service.types import DEFAULT_FPS, Frame, FrameResult, TrackRecord
+from tracker_service.streams.stats import RateWindow, StreamStats, recent_median_ms
+from tracker_service.types import DEFAULT_FPS, FrameResult, TrackRecord
 
 logger = logging.getLogger(__name__)
 
@@ -52,88 +49,8 @@ _POLL_S = 0.25
 # After this many frames in a row fail in the pipeline the stream is declared failed: one
 # bad frame is logged and skipped, a model that fails on everything must not spin forever.
 _MAX_CONSECUTIVE_ERRORS = 25
-# Latency statistics look at this many recent frames.
-_LATENCY_FRAMES = 100
-# Samples kept by the rate/lag windows at most, whatever the window's length.
-_WINDOW_CAPACITY = 8192
 # identity -> track memory for identity_left events; bounded like a cache.
 _MAX_REMEMBERED_TRACKS = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class JpegSnapshot:
-    """The annotated JPEG of a processed frame (`frame` as in frame events)."""
-
-    data: bytes
-    frame: int
-    timestamp: float
-
-
-@dataclass(frozen=True, slots=True)
-class StreamStats:
-    """What `/metrics` and the stream's status report. Times in seconds unless `_ms`."""
-
-    state: str
-    error: str | None
-    last_error: str | None
-    started_at: float
-    frames_read: int
-    frames_processed: int
-    frames_dropped: int
-    frame_errors: int
-    reconnects: int
-    pipeline_resets: int
-    fps: float
-    camera_fps: float | None
-    lag_s: float | None
-    lag_max_s: float | None
-    source_behind_s: float
-    detector_ms: float | None
-    embedder_ms: float | None
-    embedded_share: float
-    tracks: int
-    subscribers: int
-    width: int | None
-    height: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class _Window:
-    """(time, value) samples of the last `span_s` seconds, at most `capacity` of them."""
-
-    def __init__(self, span_s: float, capacity: int = _WINDOW_CAPACITY) -> None:
-        self.span_s = span_s
-        self._samples: deque[tuple[float, float]] = deque(maxlen=capacity)
-
-    def add(self, at: float, value: float) -> None:
-        self._samples.append((at, value))
-        self._prune(at)
-
-    def _prune(self, now: float) -> None:
-        while self._samples and now - self._samples[0][0] > self.span_s:
-            self._samples.popleft()
-
-    def rate(self, now: float, since: float) -> float:
-        """Samples per second over the window (or since `since`, if that is shorter)."""
-        self._prune(now)
-        span = min(self.span_s, now - since)
-        return len(self._samples) / span if span > 0 else 0.0
-
-    def maximum(self, now: float) -> float | None:
-        self._prune(now)
-        return max((value for _, value in self._samples), default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class _View:
-    """The latest processed frame, kept for the JPEG snapshot."""
-
-    image: Frame
-    records: tuple[TrackRecord, ...]
-    frame: int
-    timestamp: float
 
 
 class StreamWorker:
@@ -165,8 +82,8 @@ class StreamWorker:
         self._thread = threading.Thread(target=self._run, name=f"stream:{stream_id}", daemon=True)
         self._stats_lock = threading.Lock()
         self._started_mono = time.monotonic()
-        self._fps_window = _Window(config.streams.stats_window_s)
-        self._lag_window = _Window(config.streams.stats_window_s)
+        self._fps_window = RateWindow(config.streams.stats_window_s)
+        self._lag_window = RateWindow(config.streams.stats_window_s)
         self._lag_s: float | None = None
         self._frames_processed = 0
         self._frame_errors = 0
@@ -180,10 +97,7 @@ class StreamWorker:
         self._pipeline: StreamPipeline | None = None
         self._last_frame: LiveFrame | None = None
         self._track_of: OrderedDict[int, int] = OrderedDict()
-        self._view: _View | None = None
-        self._jpeg_lock = threading.Lock()
-        self._jpeg: JpegSnapshot | None = None
-        self._jpeg_mono = 0.0
+        self._jpeg = LatestJpeg(stream_id, config.streams, gallery.label)
 
     # --- control --------------------------------------------------------------------------
 
@@ -334,7 +248,7 @@ class StreamWorker:
             self._lag_window.add(done, lag)
             self._lag_s = lag
             self._tracks_in_view = len(result.tracks)
-        self._view = _View(frame.image, result.tracks, index, frame.captured_at)
+        self._jpeg.update(frame.image, result.tracks, index, frame.captured_at)
         self._publish_identities(result, frame.captured_at)
         self._hub.publish(self._frame_event(result, frame, index, lag))
 
@@ -430,45 +344,15 @@ class StreamWorker:
 
     def _track_entry(self, record: TrackRecord) -> dict[str, Any]:
         identity = record.identity_id
-        return {
-            "track_id": record.track_id,
-            "identity_id": identity,
-            "label": self.gallery.label(identity) if identity is not None else None,
-            "box_xyxy": [round(value, 2) for value in record.xyxy],
-            "score": round(record.score, 4),
-            "state": record.state.value,
-        }
+        label = self.gallery.label(identity) if identity is not None else None
+        return record.track_fields(label=label)
 
     # --- readers (any thread) -------------------------------------------------------------
 
     def latest_jpeg(self) -> JpegSnapshot | None:
-        """The latest processed frame, annotated, as JPEG; None before the first frame.
-
-        Encoded here, in the caller's thread, only when the frame changed and at most
-        `jpeg_max_fps` times a second: MJPEG viewers share one encoding.
-        """
-        with self._jpeg_lock:
-            view = self._view
-            if view is None:
-                return None
-            cached = self._jpeg
-            now = time.monotonic()
-            if cached is not None and (
-                cached.frame == view.frame
-                or now - self._jpeg_mono < 1.0 / self.config.streams.jpeg_max_fps
-            ):
-                return cached
-            self._jpeg = self._encode(view)
-            self._jpeg_mono = now
-            return self._jpeg
-
-    def _encode(self, view: _View) -> JpegSnapshot:
-        canvas = draw_tracks(view.image, view.records, self.gallery.label)
-        quality = [cv2.IMWRITE_JPEG_QUALITY, self.config.streams.jpeg_quality]
-        ok, buffer = cv2.imencode(".jpg", canvas, quality)
-        if not ok:
-            raise RuntimeError(f"stream {self.stream_id}: JPEG encoding failed")
-        return JpegSnapshot(buffer.tobytes(), view.frame, view.timestamp)
+        """The latest processed frame, annotated, as JPEG; None before the first frame
+        (encoded on request, rate-limited: see `snapshot`)."""
+        return self._jpeg.get()
 
     def stats(self) -> StreamStats:
         source = self.source.status()
@@ -495,8 +379,8 @@ class StreamWorker:
                 lag_s=self._lag_s,
                 lag_max_s=self._lag_window.maximum(now),
                 source_behind_s=round(source.behind_s, 3),
-                detector_ms=_recent_median_ms(pipeline, "detector"),
-                embedder_ms=_recent_median_ms(pipeline, "embedder"),
+                detector_ms=recent_median_ms(pipeline, "detector"),
+                embedder_ms=recent_median_ms(pipeline, "embedder"),
                 embedded_share=round(embedded / detections, 4) if detections else 0.0,
                 tracks=self._tracks_in_view,
                 subscribers=len(self._hub),
@@ -510,11 +394,3 @@ class StreamWorker:
             return source_error
         error, at = self._processing_error
         return error if source_at is None or at >= source_at else source_error
-
-
-def _recent_median_ms(pipeline: StreamPipeline | None, stage: str) -> float | None:
-    if pipeline is None:
-        return None
-    # A copy of the tail: the worker thread appends to these lists meanwhile.
-    values = list(getattr(pipeline.stats.times, stage)[-_LATENCY_FRAMES:])
-    return round(median(values) * 1000, 2) if values else None
