@@ -28,7 +28,7 @@ from tracker_service.config import Config, GalleryConfig
 from tracker_service.pipeline.stream import StageTimes, StreamPipeline
 from tracker_service.reid.gallery import Gallery
 from tracker_service.tracking.kalman import BoxKalmanFilter
-from tracker_service.tracking.tracker import _Track
+from tracker_service.tracking.track import Track
 from tracker_service.types import Detections
 
 FRAMES = 10_000
@@ -129,7 +129,7 @@ class WidthEmbedder:
 def live_track_objects() -> int:
     # `type(...) is`: isinstance would also ask every foreign object for its __class__ (and
     # some, in torch, warn when asked).
-    return sum(1 for obj in gc.get_objects() if type(obj) is _Track)
+    return sum(1 for obj in gc.get_objects() if type(obj) is Track)
 
 
 @dataclass

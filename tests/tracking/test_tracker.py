@@ -6,9 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from tracker_service.config import TrackerConfig
 from tracker_service.tracking import Tracker, TrackerOutput
+from tracker_service.tracking.kalman import BoxKalmanFilter
+from tracker_service.tracking.stages import ScoreBand, default_stages
 from tracker_service.types import Detections, TrackSnapshot, TrackState
 
 FPS = 10.0
@@ -327,3 +330,40 @@ def test_a_lost_track_is_refound_on_appearance_only_inside_the_motion_gate(
     track = by_id(output)[1]
     assert (track.state is TrackState.CONFIRMED and track.refound) is refound
     assert output.created == (() if refound else (2,))
+
+
+# --- stages, motion model and reset as parameters --------------------------------------------
+
+
+def test_without_the_low_score_stage_a_weak_box_does_not_keep_the_track() -> None:
+    config = TrackerConfig()
+    stages = [s for s in default_stages(config) if s.detections is not ScoreBand.LOW]
+    tracker = Tracker(config, FPS, stages=stages)
+    tracker.update(dets(BOX))
+    (track,) = tracker.update(dets(shifted(BOX, 2), scores=[0.3])).tracks
+    assert track.state is TrackState.LOST
+
+
+def test_the_motion_model_is_the_one_passed_in() -> None:
+    built: list[BoxKalmanFilter] = []
+
+    def motion_model(first_box: NDArray[np.floating]) -> BoxKalmanFilter:
+        built.append(BoxKalmanFilter(first_box))
+        return built[-1]
+
+    tracker = Tracker(TrackerConfig(), FPS, motion_model=motion_model)
+    tracker.update(dets(BOX, FAR))
+    (predicted_first, _) = tracker.predict()
+    assert len(built) == 2
+    assert predicted_first.xyxy == tuple(built[0].box_xyxy().tolist())
+
+
+def test_reset_starts_again_like_a_new_tracker(tracker: Tracker) -> None:
+    frames = [dets(BOX, FAR), dets(shifted(BOX, 3)), dets(shifted(BOX, 6), FAR)]
+    for frame in frames:
+        tracker.update(frame)
+    tracker.reset()
+    assert tracker.live_track_count == 0 and tracker.frame_index == 0
+    fresh = Tracker(TrackerConfig(), FPS)
+    for frame in frames:
+        assert tracker.update(frame) == fresh.update(frame)

@@ -1,7 +1,7 @@
 """Association as pure functions: cost matrices, gating, and min-cost matching.
 
 Costs are in [0, 1] where lower is better; a pair that must not be matched gets
-`INFEASIBLE`. `min_cost_matching` solves the assignment with
+`INFEASIBLE` (or any cost above `max_cost`). `min_cost_matching` solves the assignment with
 `scipy.optimize.linear_sum_assignment` and drops pairs above the caller's `max_cost`.
 """
 
@@ -19,11 +19,9 @@ INFEASIBLE = 1e5
 
 @dataclass(frozen=True, slots=True)
 class Matching:
-    """Result of one assignment: matched (row, col) pairs and the rows/cols left over."""
+    """Result of one assignment: the matched (row, col) pairs."""
 
     matches: tuple[tuple[int, int], ...]
-    unmatched_rows: tuple[int, ...]
-    unmatched_cols: tuple[int, ...]
 
 
 def iou_matrix(boxes_a: NDArray[np.floating], boxes_b: NDArray[np.floating]) -> CostMatrix:
@@ -69,12 +67,6 @@ def cosine_distance(
     return result
 
 
-def gate(cost: CostMatrix, allowed: NDArray[np.bool_]) -> CostMatrix:
-    """`cost` with every pair that is not `allowed` made infeasible."""
-    result: CostMatrix = np.where(allowed, cost, INFEASIBLE)
-    return result
-
-
 def fuse_appearance(
     iou_cost: CostMatrix,
     appearance_cost: CostMatrix,
@@ -105,7 +97,7 @@ def min_cost_matching(cost: CostMatrix, max_cost: float) -> Matching:
     """Optimal one-to-one matching; pairs costing more than `max_cost` stay unmatched."""
     rows, cols = cost.shape
     if rows == 0 or cols == 0:
-        return Matching((), tuple(range(rows)), tuple(range(cols)))
+        return Matching(())
     # Clip so that the solver never sees inf and infeasible pairs cannot win by accident.
     bounded = np.minimum(cost, INFEASIBLE)
     row_index, col_index = linear_sum_assignment(bounded)
@@ -114,13 +106,7 @@ def min_cost_matching(cost: CostMatrix, max_cost: float) -> Matching:
         for r, c in zip(row_index, col_index, strict=True)
         if bounded[r, c] <= max_cost
     )
-    matched_rows = {r for r, _ in matches}
-    matched_cols = {c for _, c in matches}
-    return Matching(
-        matches,
-        tuple(r for r in range(rows) if r not in matched_rows),
-        tuple(c for c in range(cols) if c not in matched_cols),
-    )
+    return Matching(matches)
 
 
 def assignment_margins(similarity: NDArray[np.floating]) -> NDArray[np.float64]:

@@ -1,9 +1,11 @@
 """The tracker: per-track Kalman filters, two-stage Hungarian association, a lifecycle.
 
 Pure and deterministic: `update(detections, appearance)` in, `TrackerOutput` out; no frames,
-models or I/O. IDs are per instance (a new `Tracker` starts again at 1).
+models or I/O. IDs are per instance (a new `Tracker`, or `reset()`, starts again at 1).
 
-Association each frame, after every track's Kalman prediction:
+Association each frame, after every track's Kalman prediction, in stages that are data
+(`stages.default_stages`; a tracker may be given others, and another motion model than
+`kalman.BoxKalmanFilter`):
 1. confident detections (score >= `high_score`) against confirmed and lost tracks, on IoU,
    with appearance fused in where both the detection and the track have an embedding (a
    lost track may be re-found on appearance alone, gated by the Mahalanobis distance of its
@@ -18,52 +20,22 @@ a tentative track that misses a frame is removed; a lost track that is matched i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from tracker_service.config import TrackerConfig, fps_to_frames
-from tracker_service.tracking.association import (
-    CostMatrix,
-    buffered,
-    cosine_distance,
-    fuse_appearance,
-    iou_matrix,
-    min_cost_matching,
+from tracker_service.tracking.association import min_cost_matching
+from tracker_service.tracking.kalman import BoxKalmanFilter
+from tracker_service.tracking.stages import (
+    Appearance,
+    AssociationStage,
+    ScoreBand,
+    default_stages,
 )
-from tracker_service.tracking.kalman import BoxKalmanFilter, squared_mahalanobis, xyxy_to_cxcywh
-from tracker_service.types import Detections, FloatArray, TrackSnapshot, TrackState
-
-Appearance = Mapping[int, FloatArray]
-
-
-@dataclass(slots=True, eq=False)
-class _Track:
-    track_id: int
-    kalman: BoxKalmanFilter
-    state: TrackState
-    score: float
-    hits: int = 1
-    age: int = 1
-    frames_since_update: int = 0
-    detection_index: int = -1
-    refound: bool = False
-
-    def snapshot(self) -> TrackSnapshot:
-        x1, y1, x2, y2 = self.kalman.box_xyxy().tolist()
-        return TrackSnapshot(
-            track_id=self.track_id,
-            state=self.state,
-            xyxy=(x1, y1, x2, y2),
-            score=self.score,
-            detection_index=self.detection_index,
-            hits=self.hits,
-            age=self.age,
-            frames_since_update=self.frames_since_update,
-            refound=self.refound,
-        )
+from tracker_service.tracking.track import MotionModelFactory, Track
+from tracker_service.types import Detections, TrackSnapshot, TrackState
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,31 +58,36 @@ class TrackerOutput:
         )
 
 
-@dataclass(slots=True)
-class _FrameMatches:
-    pairs: list[tuple[_Track, int]] = field(default_factory=list)
-
-
-def _unmatched_rows(rows: Sequence[int], matches: _FrameMatches) -> list[int]:
-    taken = {row for _, row in matches.pairs}
-    return [row for row in rows if row not in taken]
-
-
-def _unmatched_tracks(tracks: Sequence[_Track], matches: _FrameMatches) -> list[_Track]:
-    taken = {id(track) for track, _ in matches.pairs}
-    return [track for track in tracks if id(track) not in taken]
-
-
 class Tracker:
     """Multi-person tracker for one stream; see the module docstring for the algorithm."""
 
-    def __init__(self, config: TrackerConfig, fps: float) -> None:
+    def __init__(
+        self,
+        config: TrackerConfig,
+        fps: float,
+        *,
+        motion_model: MotionModelFactory = BoxKalmanFilter,
+        stages: Sequence[AssociationStage] | None = None,
+    ) -> None:
+        """`motion_model` builds a track's filter from its first box; `stages` replace the
+        default association (`stages.default_stages`)."""
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.config = config
         self.fps = fps
         self.max_lost_frames = fps_to_frames(config.lost_buffer_s, fps)
-        self._tracks: dict[int, _Track] = {}
+        self.motion_model = motion_model
+        self.stages = tuple(default_stages(config) if stages is None else stages)
+        self._tracks: dict[int, Track] = {}
+        self._next_id = 1
+        self._frame_index = 0
+        self._predicted_for = 0
+
+    def reset(self) -> None:
+        """Forget every track and start again (IDs from 1), as a new tracker would."""
+        for track in self._tracks.values():
+            track.state = TrackState.REMOVED
+        self._tracks = {}
         self._next_id = 1
         self._frame_index = 0
         self._predicted_for = 0
@@ -149,27 +126,22 @@ class Tracker:
         features = appearance or {}
         cfg = self.config
         scores = detections.confidence
-        high = [int(i) for i in np.flatnonzero(scores >= cfg.high_score)]
-        low = [
-            int(i) for i in np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
-        ]
-
-        pool = self._tracks_in(TrackState.CONFIRMED, TrackState.LOST)
-        first = self._match(pool, detections, high, 1.0 - cfg.first_stage_min_iou, features)
-        unmatched_high = _unmatched_rows(high, first)
-        still_confirmed = [
-            t for t in _unmatched_tracks(pool, first) if t.state is TrackState.CONFIRMED
-        ]
-        second = self._match(still_confirmed, detections, low, 1.0 - cfg.second_stage_min_iou, {})
-        tentative = self._tracks_in(TrackState.TENTATIVE)
-        third = self._match(
-            tentative, detections, unmatched_high, 1.0 - cfg.tentative_min_iou, features
-        )
-
-        for track, row in [*first.pairs, *second.pairs, *third.pairs]:
+        bands = {
+            ScoreBand.HIGH: [int(i) for i in np.flatnonzero(scores >= cfg.high_score)],
+            ScoreBand.LOW: [
+                int(i)
+                for i in np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
+            ],
+        }
+        pairs: list[tuple[Track, int]] = []
+        for stage in self.stages:
+            pairs += self._run_stage(stage, detections, bands[stage.detections], pairs, features)
+        for track, row in pairs:
             self._apply_match(track, detections, row)
         removed = self._age_unmatched()
-        created = self._start_tracks(detections, _unmatched_rows(unmatched_high, third), removed)
+        matched_rows = {row for _, row in pairs}
+        unmatched_high = [row for row in bands[ScoreBand.HIGH] if row not in matched_rows]
+        created = self._start_tracks(detections, unmatched_high, removed)
         return TrackerOutput(
             frame_index=self._frame_index,
             tracks=tuple(track.snapshot() for track in self._tracks.values()),
@@ -177,92 +149,33 @@ class Tracker:
             created=tuple(created),
         )
 
-    def _tracks_in(self, *states: TrackState) -> list[_Track]:
+    def _run_stage(
+        self,
+        stage: AssociationStage,
+        detections: Detections,
+        band: Sequence[int],
+        earlier: Sequence[tuple[Track, int]],
+        features: Appearance,
+    ) -> list[tuple[Track, int]]:
+        """One stage's matches among the tracks and detections no earlier stage took."""
+        taken_tracks = {id(track) for track, _ in earlier}
+        taken_rows = {row for _, row in earlier}
+        tracks = [
+            t
+            for t in self._tracks.values()
+            if t.state in stage.track_states and id(t) not in taken_tracks
+        ]
+        rows = [row for row in band if row not in taken_rows]
+        if not tracks or not rows:
+            return []
+        cost = stage.metric(tracks, detections, rows, features, stage.max_cost)
+        matching = min_cost_matching(cost, stage.max_cost)
+        return [(tracks[t], rows[d]) for t, d in matching.matches]
+
+    def _tracks_in(self, *states: TrackState) -> list[Track]:
         return [t for t in self._tracks.values() if t.state in states]
 
-    def _match(
-        self,
-        tracks: Sequence[_Track],
-        detections: Detections,
-        rows: Sequence[int],
-        max_cost: float,
-        features: Appearance,
-    ) -> _FrameMatches:
-        if not tracks or not rows:
-            return _FrameMatches()
-        cost = self._cost(tracks, detections, rows, features, max_cost)
-        matching = min_cost_matching(cost, max_cost)
-        return _FrameMatches([(tracks[t], rows[d]) for t, d in matching.matches])
-
-    def _cost(
-        self,
-        tracks: Sequence[_Track],
-        detections: Detections,
-        rows: Sequence[int],
-        features: Appearance,
-        max_cost: float,
-    ) -> CostMatrix:
-        boxes = detections.xyxy[list(rows)]
-        predicted = np.stack([t.kalman.box_xyxy() for t in tracks])
-        buffer = self.config.iou_buffer
-        cost = 1.0 - iou_matrix(buffered(predicted, buffer), buffered(boxes, buffer))
-        appearance_cost, available = self._appearance(tracks, detections, rows, features)
-        if not available.any():
-            return cost
-        cfg = self.config
-        fused = fuse_appearance(
-            cost,
-            appearance_cost,
-            available,
-            weight=cfg.appearance_weight,
-            max_appearance_distance=cfg.appearance_max_distance,
-            max_iou_cost=max_cost,
-        )
-        # A lost track may have drifted off its person: a strong appearance match re-finds it
-        # without box overlap, but only inside the motion gate (no teleporting). Overlap-based
-        # pairs are not gated: the overlap already says the boxes are close, and a Mahalanobis
-        # gate there rejects real matches whenever detections jitter.
-        lost = np.array([t.state is TrackState.LOST for t in tracks])[:, None]
-        refind = lost & available & (appearance_cost <= 1.0 - cfg.lost_reid_min_similarity)
-        if refind.any():
-            refind &= self._motion_gate(tracks, boxes)
-        result: CostMatrix = np.where(refind, np.minimum(fused, appearance_cost), fused)
-        return result
-
-    def _motion_gate(
-        self, tracks: Sequence[_Track], boxes: NDArray[np.float32]
-    ) -> NDArray[np.bool_]:
-        measurements = np.stack([xyxy_to_cxcywh(b) for b in boxes])
-        allowed = np.empty((len(tracks), len(boxes)), dtype=bool)
-        for i, track in enumerate(tracks):
-            mean, covariance = track.kalman.projected()
-            allowed[i] = squared_mahalanobis(mean, covariance, measurements) <= (
-                self.config.gating_chi2
-            )
-        return allowed
-
-    @staticmethod
-    def _appearance(
-        tracks: Sequence[_Track],
-        detections: Detections,
-        rows: Sequence[int],
-        features: Appearance,
-    ) -> tuple[CostMatrix, NDArray[np.bool_]]:
-        shape = (len(tracks), len(rows))
-        if detections.embeddings is None or detections.embedded is None or not features:
-            return np.ones(shape), np.zeros(shape, dtype=bool)
-        det_has = detections.embedded[list(rows)]
-        track_has = np.array([t.track_id in features for t in tracks])
-        available = track_has[:, None] & det_has[None, :]
-        if not available.any():
-            return np.ones(shape), available
-        dim = detections.embeddings.shape[1]
-        track_matrix = np.stack(
-            [features.get(t.track_id, np.zeros(dim, np.float32)) for t in tracks]
-        )
-        return cosine_distance(track_matrix, detections.embeddings[list(rows)]), available
-
-    def _apply_match(self, track: _Track, detections: Detections, row: int) -> None:
+    def _apply_match(self, track: Track, detections: Detections, row: int) -> None:
         track.kalman.update(detections.xyxy[row])
         track.score = float(detections.confidence[row])
         track.hits += 1
@@ -287,7 +200,7 @@ class Tracker:
                 track.state = TrackState.LOST
         return removed
 
-    def _remove(self, track: _Track) -> int:
+    def _remove(self, track: Track) -> int:
         track.state = TrackState.REMOVED
         del self._tracks[track.track_id]
         return track.track_id
@@ -309,9 +222,9 @@ class Tracker:
             state = TrackState.CONFIRMED if self._frame_index == 1 else TrackState.TENTATIVE
             if self.config.confirm_hits <= 1:
                 state = TrackState.CONFIRMED
-            track = _Track(
+            track = Track(
                 track_id=self._next_id,
-                kalman=BoxKalmanFilter(detections.xyxy[row]),
+                kalman=self.motion_model(detections.xyxy[row]),
                 state=state,
                 score=float(detections.confidence[row]),
                 detection_index=row,
