@@ -169,7 +169,6 @@ class GalleryConfig(StrictModel):
 
 class OutputConfig(StrictModel):
     video: bool = Field(True, description="write the annotated MP4")
-    draw_tentative: bool = Field(False, description="also draw tentative tracks")
 
 
 class ServiceConfig(StrictModel):

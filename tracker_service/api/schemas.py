@@ -9,10 +9,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Links(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
 class JobOut(BaseModel):
     job_id: str
     state: str = Field(description="queued, running, succeeded, failed or cancelled")
