@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tracker_service.reid.training.config import EvalConfig, TrainConfig
+if TYPE_CHECKING:
+    # The training toolkit is imported only inside the commands that use it, so that the
+    # service (`track`, `serve`, the API) never loads it.
+    from tracker_service.reid.training.config import TrainConfig
+
 
 # Verification images read from --crops at most (a forward pass each, twice).
 MAX_VERIFY_CROPS = 64
@@ -188,6 +192,7 @@ def _model_path(args: argparse.Namespace) -> Path:
 def run_eval(args: argparse.Namespace) -> int:
     from tracker_service.cli import UsageError
     from tracker_service.reid.training.checkpoint import load_inference_model
+    from tracker_service.reid.training.config import EvalConfig
     from tracker_service.reid.training.datasets import DatasetError, load_splits
     from tracker_service.reid.training.evaluate import evaluate_model, torch_device
 
