@@ -39,17 +39,22 @@ class ScoreBand(Enum):
     LOW = "low"  # low_score <= score < high_score
 
 
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What one stage may pair: its tracks x its detection rows, with the appearance known
+    per track ID and the stage's largest acceptable cost."""
+
+    tracks: Sequence[Track]
+    detections: Detections
+    rows: Sequence[int]
+    features: Appearance
+    max_cost: float
+
+
 class Metric(Protocol):
     """The (tracks x detection rows) cost of matching; lower is better, in [0, 1]."""
 
-    def __call__(
-        self,
-        tracks: Sequence[Track],
-        detections: Detections,
-        rows: Sequence[int],
-        features: Appearance,
-        max_cost: float,
-    ) -> CostMatrix: ...
+    def __call__(self, candidates: Candidates) -> CostMatrix: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +72,9 @@ class IouCost:
 
     buffer: float
 
-    def __call__(
-        self,
-        tracks: Sequence[Track],
-        detections: Detections,
-        rows: Sequence[int],
-        features: Appearance,
-        max_cost: float,
-    ) -> CostMatrix:
-        boxes = detections.xyxy[list(rows)]
-        predicted = np.stack([t.kalman.box_xyxy() for t in tracks])
+    def __call__(self, candidates: Candidates) -> CostMatrix:
+        boxes = candidates.detections.xyxy[list(candidates.rows)]
+        predicted = np.stack([t.kalman.box_xyxy() for t in candidates.tracks])
         result: CostMatrix = 1.0 - iou_matrix(
             buffered(predicted, self.buffer), buffered(boxes, self.buffer)
         )
@@ -90,16 +88,10 @@ class FusedCost:
 
     config: TrackerConfig
 
-    def __call__(
-        self,
-        tracks: Sequence[Track],
-        detections: Detections,
-        rows: Sequence[int],
-        features: Appearance,
-        max_cost: float,
-    ) -> CostMatrix:
-        cost = IouCost(self.config.iou_buffer)(tracks, detections, rows, features, max_cost)
-        appearance_cost, available = _appearance(tracks, detections, rows, features)
+    def __call__(self, candidates: Candidates) -> CostMatrix:
+        cost = IouCost(self.config.iou_buffer)(candidates)
+        tracks, detections, rows = candidates.tracks, candidates.detections, candidates.rows
+        appearance_cost, available = _appearance(tracks, detections, rows, candidates.features)
         if not available.any():
             return cost
         cfg = self.config
@@ -109,7 +101,7 @@ class FusedCost:
             available,
             weight=cfg.appearance_weight,
             max_appearance_distance=cfg.appearance_max_distance,
-            max_iou_cost=max_cost,
+            max_iou_cost=candidates.max_cost,
         )
         # A lost track may have drifted off its person: a strong appearance match re-finds it
         # without box overlap, but only inside the motion gate (no teleporting). Overlap-based

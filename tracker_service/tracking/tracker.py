@@ -31,6 +31,7 @@ from tracker_service.tracking.kalman import BoxKalmanFilter
 from tracker_service.tracking.stages import (
     Appearance,
     AssociationStage,
+    Candidates,
     ScoreBand,
     default_stages,
 )
@@ -168,7 +169,7 @@ class Tracker:
         rows = [row for row in band if row not in taken_rows]
         if not tracks or not rows:
             return []
-        cost = stage.metric(tracks, detections, rows, features, stage.max_cost)
+        cost = stage.metric(Candidates(tracks, detections, rows, features, stage.max_cost))
         matching = min_cost_matching(cost, stage.max_cost)
         return [(tracks[t], rows[d]) for t, d in matching.matches]
 
