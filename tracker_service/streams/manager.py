@@ -3,7 +3,7 @@
 Synchronous and thread-safe, for the HTTP layer to call (from a thread pool in async
 routes: `remove` and `stop_all` wait for workers to stop, which takes up to the source's
 stop bound when a camera hangs inside FFmpeg). Models and the gallery are shared by every
-stream; `runner.load_models` puts each model behind its own lock, so that streams and
+stream; `runtime.load_models` puts each model behind its own lock, so that streams and
 jobs can share them.
 """
 
