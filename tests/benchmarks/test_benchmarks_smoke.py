@@ -120,6 +120,7 @@ def video_quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow  # real models over real frames, in subprocesses
 def test_video_quick_ours(video_quick: dict[str, Any]) -> None:
     assert "<!-- BEGIN video_e2e -->" in video_quick["section"]
     raw = video_quick["raw"]
@@ -133,6 +134,7 @@ def test_video_quick_ours(video_quick: dict[str, Any]) -> None:
     assert "| ours |" in video_quick["section"]
 
 
+@pytest.mark.slow
 def test_video_quick_boxmot(video_quick: dict[str, Any]) -> None:
     raw = video_quick["raw"]
     if "boxmot-deepocsort" not in raw:

@@ -19,6 +19,9 @@ from tracker_service.streams import StreamManager
 
 logger = logging.getLogger(__name__)
 
+# Real models on a live camera, up to a minute or two each.
+pytestmark = pytest.mark.slow
+
 
 def with_streams(config: Config, **streams: object) -> Config:
     return config.model_copy(update={"streams": config.streams.model_copy(update=streams)})
