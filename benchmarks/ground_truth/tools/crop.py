@@ -4,10 +4,10 @@ usage: crop.py VIDEO OUT.png FRAMES x0,y0,x1,y1 [MOT...] [--zoom Z] [--cols N] [
 """
 
 import argparse
-from pathlib import Path
 
 import cv2
 import numpy as np
+from review import load_mot, read_frames
 
 p = argparse.ArgumentParser()
 p.add_argument("video")
@@ -21,25 +21,8 @@ p.add_argument("--grid", type=int, default=0)
 a = p.parse_args()
 frames = [int(x) for x in a.frames.split(",")]
 x0, y0, x1, y1 = map(int, a.region.split(","))
-boxes = []
-for m in a.mots:
-    d = {}
-    for line in Path(m).read_text().splitlines():
-        v = line.strip().split(",")
-        d.setdefault(int(v[0]), []).append((int(float(v[1])), *map(float, v[2:7])))
-    boxes.append(d)
-cap = cv2.VideoCapture(a.video)
-imgs = {}
-f = 0
-while True:
-    ok, img = cap.read()
-    if not ok:
-        break
-    f += 1
-    if f in frames:
-        imgs[f] = img
-    if f >= max(frames):
-        break
+boxes = [load_mot(m) for m in a.mots]
+imgs = read_frames(a.video, frames)
 cols = [(0, 255, 0), (0, 0, 255), (255, 128, 0)]
 tiles = []
 for f in frames:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from review import load_mot, read_frames
 
 ASSETS = Path(os.environ.get("TRACKER_ASSETS", "../shared/assets"))
 p = argparse.ArgumentParser()
@@ -21,32 +22,8 @@ a = p.parse_args()
 frames = [int(x) for x in a.frames.split(",")]
 
 
-def load(m):
-    d = {}
-    if not m:
-        return d
-    for line in Path(m).read_text().splitlines():
-        v = line.strip().split(",")
-        d.setdefault(int(v[0]), []).append(
-            (int(float(v[1])), *map(float, v[2:6]), float(v[6]) if len(v) > 6 else 1)
-        )
-    return d
-
-
 def read(v):
-    cap = cv2.VideoCapture(str(ASSETS / "videos" / f"{v}.mp4"))
-    out = {}
-    f = 0
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        f += 1
-        if f in frames:
-            out[f] = img
-        if f >= max(frames):
-            break
-    return out
+    return read_frames(ASSETS / "videos" / f"{v}.mp4", frames)
 
 
 cols = [
@@ -61,8 +38,8 @@ cols = [
 ]
 rows = []
 images = [read("lab-cam0"), read("lab-cam1")]
-M = [load(a.m0), load(a.m1)]
-D = [load(a.d0), load(a.d1)]
+M = [load_mot(a.m0), load_mot(a.m1)]
+D = [load_mot(a.d0), load_mot(a.d1)]
 for f in frames:
     tiles = []
     for k in range(2):

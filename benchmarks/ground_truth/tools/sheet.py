@@ -4,10 +4,10 @@ usage: sheet.py VIDEO OUT.png FRAMES [MOT...] [--scale S] [--cols N] [--minconf 
 """
 
 import argparse
-from pathlib import Path
 
 import cv2
 import numpy as np
+from review import load_mot, read_frames
 
 p = argparse.ArgumentParser()
 p.add_argument("video")
@@ -20,29 +20,8 @@ p.add_argument("--minconf", type=float, default=0.0)
 a = p.parse_args()
 frames = [int(x) for x in a.frames.split(",")]
 colors = [(0, 255, 0), (0, 0, 255), (255, 128, 0), (0, 255, 255)]
-boxes = []
-for m in a.mots:
-    d = {}
-    for line in Path(m).read_text().splitlines():
-        v = line.strip().split(",")
-        if len(v) < 6:
-            continue
-        f = int(float(v[0]))
-        d.setdefault(f, []).append(
-            (int(float(v[1])), *map(float, v[2:6]), float(v[6]) if len(v) > 6 else 1)
-        )
-    boxes.append(d)
-cap = cv2.VideoCapture(a.video)
-want = set(frames)
-imgs = {}
-f = 0
-while want - set(imgs):
-    ok, img = cap.read()
-    if not ok:
-        break
-    f += 1
-    if f in want:
-        imgs[f] = img
+boxes = [load_mot(m) for m in a.mots]
+imgs = read_frames(a.video, frames)
 tiles = []
 for f in frames:
     img = imgs.get(f, np.zeros((10, 10, 3), np.uint8)).copy()
