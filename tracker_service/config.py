@@ -21,6 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tracker_service.config_security import ServiceSecurityConfig, StreamPolicyConfig
+
 ENV_PREFIX = "TRACKER_"
 # Environment variables that are read elsewhere and are not configuration keys.
 NON_CONFIG_ENV = frozenset({"TRACKER_CONFIG", "TRACKER_ASSETS"})
@@ -171,16 +173,11 @@ class OutputConfig(StrictModel):
     video: bool = Field(True, description="write the annotated MP4")
 
 
-class ServiceConfig(StrictModel):
-    """The HTTP service (`tracker-service serve`)."""
+class ServiceConfig(ServiceSecurityConfig, StrictModel):
+    """The HTTP service (`tracker-service serve`); the security keys are in config_security."""
 
     host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 to listen on all")
     port: int = Field(8000, ge=1, le=65535)
-    api_key: str | None = Field(
-        None,
-        min_length=16,
-        description="require this key (X-API-Key or Bearer) on /v1; off when unset",
-    )
     max_upload_mb: float = Field(2048.0, gt=0.0, description="largest accepted video upload")
     max_queued_jobs: int = Field(8, ge=1, description="jobs waiting; more get 503")
     job_workers: int = Field(1, ge=1, le=16, description="videos processed at once")
@@ -190,8 +187,9 @@ class ServiceConfig(StrictModel):
     log_format: Literal["text", "json"] = Field("text", description="json: one object a line")
 
 
-class StreamsConfig(StrictModel):
-    """Live streams (RTSP cameras, HTTP, looping files): reading, reconnecting, publishing."""
+class StreamsConfig(StreamPolicyConfig, StrictModel):
+    """Live streams (RTSP cameras, HTTP, looping files): reading, reconnecting, publishing;
+    where they may point is in config_security."""
 
     max_streams: int = Field(16, ge=1, le=1024, description="streams registered at once at most")
     max_fps: float = Field(

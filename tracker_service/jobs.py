@@ -17,6 +17,8 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -53,6 +55,10 @@ class QueueFullError(RuntimeError):
 
 class JobNotFoundError(KeyError):
     """No job with that id."""
+
+
+class JobBusyError(RuntimeError):
+    """The job was asked to stop but is still running; retry in a moment."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,11 @@ class _Control:
     # Set when the user cancelled; a cancel without it is a shutdown, and such a job is
     # queued again at the next start instead of ending as cancelled.
     by_user: bool = False
+    # Clear while a worker runs the job: its folder must not be deleted under it.
+    idle: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -122,6 +133,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._controls: dict[str, _Control] = {}
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.service.max_queued_jobs)
+        self._reserved = 0  # queue places held by uploads in progress
         self._workers: list[threading.Thread] = []
         self._load_existing()
 
@@ -160,7 +172,23 @@ class JobManager:
     # -- public API ---------------------------------------------------------------------------
 
     def has_room(self) -> bool:
-        return not self._queue.full()
+        with self._lock:
+            return self._queue.qsize() + self._reserved < self._queue.maxsize
+
+    @contextmanager
+    def reservation(self) -> Iterator[None]:
+        """Hold a place in the queue while an upload arrives (`QueueFullError` when none is
+        left), so that uploads beyond the queue's room are refused before their bodies are
+        read instead of after; `submit` inside it uses the place."""
+        with self._lock:
+            if not self.has_room():
+                raise QueueFullError("the job queue is full")
+            self._reserved += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reserved -= 1
 
     def new_job_dir(self) -> tuple[str, Path]:
         job_id = uuid.uuid4().hex[:16]
@@ -223,10 +251,15 @@ class JobManager:
                 job = self._update(job, state=JobState.CANCELLED, finished_at=time.time())
             return job
 
-    def delete(self, job_id: str) -> None:
-        """Cancel if needed and remove the job and its files."""
+    def delete(self, job_id: str, timeout_s: float = 30.0) -> None:
+        """Cancel if needed, wait for a running job to stop (`JobBusyError` after
+        `timeout_s`), then remove the job and its files."""
         with self._lock:
             self.cancel(job_id)
+            control = self._controls[job_id]
+        if not control.idle.wait(timeout_s):
+            raise JobBusyError(f"job {job_id} is still stopping; retry in a moment")
+        with self._lock:
             self._jobs.pop(job_id, None)
             self._controls.pop(job_id, None)
         shutil.rmtree(self.root / job_id, ignore_errors=True)
@@ -250,6 +283,14 @@ class JobManager:
             if control.cancel.is_set():
                 return
             job = self._update(job, state=JobState.RUNNING, started_at=time.time())
+            control.idle.clear()
+        try:
+            self._run_job(job, control)
+        finally:
+            control.idle.set()
+
+    def _run_job(self, job: Job, control: _Control) -> None:
+        job_id = job.job_id
         directory = self.root / job_id
         last_saved = [0.0]
 

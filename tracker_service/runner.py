@@ -78,7 +78,7 @@ def _summarise(
     cache = pipeline.cache.stats()
     times = stats.times
     return RunSummary(
-        video=str(video),
+        video=video.name,  # not the path: summaries are served to API clients
         frames=stats.frames,
         video_fps=round(video_fps, 3),
         fps=round(stats.frames / wall_s, 2) if wall_s > 0 else 0.0,

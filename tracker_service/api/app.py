@@ -18,8 +18,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from tracker_service.api.deps import require_api_key
+from tracker_service.api import auth
+from tracker_service.api.auth import require_api_key
 from tracker_service.api.errors import install_error_handlers
+from tracker_service.api.guard import RequestGuard
 from tracker_service.api.logs import log_requests
 from tracker_service.api.metrics import build_registry
 from tracker_service.api.routes import health, identities, jobs, streams, ui
@@ -58,6 +60,11 @@ def create_app(config: Config, services: Services | None = None) -> FastAPI:
                 "(set TRACKER_API_KEY)",
                 config.service.host,
             )
+        if not config.service.api_key and "*" in (config.service.allowed_hosts or []):
+            logger.warning(
+                "service.allowed_hosts is '*' without an API key: pages of any site can reach "
+                "this service through DNS rebinding (set TRACKER_API_KEY)"
+            )
         loader: threading.Thread | None = None
         if app.state.services is None:
             loader = threading.Thread(target=_load, args=(app, config), name="load-models")
@@ -82,7 +89,10 @@ def create_app(config: Config, services: Services | None = None) -> FastAPI:
     app.state.registry = build_registry(lambda: app.state.services)
     install_error_handlers(app)
     app.middleware("http")(log_requests)
+    # Outermost: untrusted hosts and cross-site writes never reach a route (guard.py).
+    app.add_middleware(RequestGuard, config=config.service)
     app.include_router(health.router)
+    app.include_router(auth.router, prefix=API_PREFIX)
     protected = [Depends(require_api_key)]
     for router in (jobs.router, streams.router, identities.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)

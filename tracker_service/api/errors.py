@@ -73,10 +73,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The details are for the log: an error body never carries exception text or internals.
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse(
-        _body("internal_error", f"internal error: {type(exc).__name__}: {exc}"), 500
-    )
+    return JSONResponse(_body("internal_error", "internal error (the server log has details)"), 500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

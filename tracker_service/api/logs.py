@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,27 @@ from fastapi import Request, Response
 
 access_logger = logging.getLogger("tracker_service.access")
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+# Secrets that may ride in a URL's query (older clients' ?api_key=, tokens of any kind).
+_SECRET_IN_QUERY = re.compile(
+    r"(?i)\b((?:api[_-]?key|access[_-]?token|token|password|secret|session)=)[^&\s\"']+"
+)
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with the values of secret-looking query parameters replaced by ***."""
+    return _SECRET_IN_QUERY.sub(r"\1***", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence: no log line carries a secret from a URL, whoever logs it
+    (uvicorn logs WebSocket paths with their query string)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_secrets(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,6 +56,7 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
@@ -30,7 +30,10 @@ class JobList(BaseModel):
 
 
 class StreamIn(Strict):
-    url: str = Field(description="rtsp://, rtsps://, http(s):// or file URL / path")
+    url: str = Field(
+        max_length=2048,
+        description="rtsp://, rtsps://, http(s):// or, where streams.file_roots allows, a file",
+    )
     name: str | None = Field(None, max_length=100)
     loop: bool = Field(False, description="play a file source in a loop (demos, tests)")
 
@@ -91,9 +94,18 @@ class IdentityDetail(IdentityOut):
 class IdentityPatch(Strict):
     label: str | None = Field(description="a name for this person; null clears it", max_length=100)
 
+    @field_validator("label")
+    @classmethod
+    def _printable(cls, label: str | None) -> str | None:
+        if label is not None and not label.strip().isprintable():
+            raise ValueError("the label must not hold control characters")
+        return label
+
 
 class MergeIn(Strict):
-    source_id: int = Field(description="the identity folded into this one (and then removed)")
+    source_id: int = Field(
+        ge=0, le=2**62, description="the identity folded into this one (and then removed)"
+    )
 
 
 class SearchMatch(BaseModel):

@@ -11,6 +11,7 @@ from tracker_service.jobs import JobManager
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models, load_models, open_gallery
 from tracker_service.streams.manager import StreamManager
+from tracker_service.streams.policy import DestinationPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +34,16 @@ class Services:
         self.gallery.close()
 
 
-def build_services(config: Config) -> Services:
-    """Load models and open the persistent gallery and job store (slow: seconds)."""
+def build_services(config: Config, models: Models | None = None) -> Services:
+    """Load models (unless given, already loaded) and open the persistent gallery and job
+    store (slow: seconds)."""
     started = time.perf_counter()
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    models = load_models(config)
+    models = models or load_models(config)
     gallery = open_gallery(config, models, config.data_dir / GALLERY_DIR)
     jobs = JobManager(config, models, gallery)
-    streams = StreamManager(models, gallery, config)
+    # Stream URLs come from API callers: the destination policy always applies.
+    streams = StreamManager(models, gallery, config, DestinationPolicy(config))
     jobs.start()
     logger.info(
         "services ready in %.1f s: gallery %d identities, %d jobs on disk",

@@ -1,13 +1,14 @@
-"""Streaming multipart upload straight to disk, with a size limit enforced while reading.
+"""Streaming multipart upload, with a size limit enforced while reading.
 
 FastAPI's `UploadFile` would first spool the whole body to a temporary file; here the body
-is parsed as it arrives and the `file` field is written to its final place, so an oversize
-upload is refused as soon as it crosses the limit and never fills the disk.
+is parsed as it arrives and the `file` field is written to its final place (a file, or memory
+for a photo), so an oversize upload is refused as soon as it crosses the limit and never fills
+the disk. Every byte of the body counts, whatever field it belongs to.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -19,13 +20,30 @@ from tracker_service.api.errors import ApiError
 
 FIELD_NAME = "file"
 MAX_FILENAME = 200
+# The OpenAPI description of a body read by `receive_file` (routes take no UploadFile).
+MULTIPART_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FIELD_NAME],
+                    "properties": {FIELD_NAME: {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+# Multipart framing (boundaries, part headers) and small fields besides the file.
+BODY_OVERHEAD_BYTES = 64 * 1024
 
 
 def too_large(limit_bytes: int) -> ApiError:
     return ApiError(
         413,
         "upload_too_large",
-        f"the upload exceeds the limit of {limit_bytes / 2**20:.0f} MiB (service.max_upload_mb)",
+        f"the upload exceeds the limit of {limit_bytes / 2**20:.4g} MiB",
     )
 
 
@@ -44,22 +62,21 @@ class _Part:
 @dataclass
 class ReceivedFile:
     filename: str
-    path: Path
     size: int
 
 
 class _FileFieldWriter:
-    """Multipart callbacks: the `file` field goes to `target`, every other field is ignored."""
+    """Multipart callbacks: the `file` field goes to `sink`, every other field is ignored."""
 
-    def __init__(self, target: Path, limit_bytes: int) -> None:
-        self.target = target
+    def __init__(self, sink: BinaryIO, limit_bytes: int) -> None:
+        self.sink = sink
         self.limit_bytes = limit_bytes
         self.size = 0
         self.filename: str | None = None
         self._part = _Part()
         self._header_field = b""
         self._header_value = b""
-        self._handle: BinaryIO | None = None
+        self._writing = False
         self._done = False
 
     def callbacks(self) -> dict[str, object]:
@@ -94,26 +111,20 @@ class _FileFieldWriter:
         self._part.filename = None if raw_name is None else raw_name.decode("utf-8", "replace")
         if self._part.field_name == FIELD_NAME and not self._done:
             self.filename = Path(self._part.filename or "upload").name[:MAX_FILENAME]
-            self._handle = self.target.open("wb")
+            self._writing = True
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._handle is None:
+        if not self._writing:
             return
         self.size += end - start
         if self.size > self.limit_bytes:
             raise too_large(self.limit_bytes)
-        self._handle.write(data[start:end])
+        self.sink.write(data[start:end])
 
     def _part_end(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        if self._writing:
+            self._writing = False
             self._done = True
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
 
     @property
     def received(self) -> bool:
@@ -132,25 +143,37 @@ def multipart_boundary(content_type: str) -> bytes:
     return boundary
 
 
+def check_declared_length(headers: Mapping[str, str], limit_bytes: int) -> None:
+    """413 at once when the declared body is too big: nothing of it is read."""
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit_bytes + BODY_OVERHEAD_BYTES:
+        raise too_large(limit_bytes)
+
+
 async def receive_file(
-    chunks: AsyncIterator[bytes], content_type: str, target: Path, limit_bytes: int
+    chunks: AsyncIterator[bytes], content_type: str, sink: BinaryIO, limit_bytes: int
 ) -> ReceivedFile:
-    """Write the `file` field of a multipart body to `target`; ApiError for bad requests."""
+    """Write the `file` field of a multipart body to `sink`; ApiError for bad requests.
+
+    The whole body, every field included, may hold `limit_bytes` plus framing; the file
+    field alone `limit_bytes`."""
     boundary = multipart_boundary(content_type)
-    writer = _FileFieldWriter(target, limit_bytes)
+    writer = _FileFieldWriter(sink, limit_bytes)
     parser = MultipartParser(boundary, writer.callbacks())  # type: ignore[arg-type]
+    body_bytes = 0
     try:
         async for chunk in chunks:
+            body_bytes += len(chunk)
+            if body_bytes > limit_bytes + BODY_OVERHEAD_BYTES:
+                raise too_large(limit_bytes)
             parser.write(chunk)
         parser.finalize()
     except ApiError:
         raise
-    except Exception as exc:  # python-multipart raises its own error types for bad bodies
-        raise ApiError(400, "malformed_multipart", f"malformed multipart body: {exc}") from None
-    finally:
-        writer.close()
+    except Exception:  # python-multipart raises its own error types for bad bodies
+        raise ApiError(400, "malformed_multipart", "malformed multipart body") from None
     if not writer.received or writer.filename is None:
         raise ApiError(
             422, "missing_file", "no field named 'file' in the upload (multipart/form-data)"
         )
-    return ReceivedFile(writer.filename, target, writer.size)
+    return ReceivedFile(writer.filename, writer.size)

@@ -46,6 +46,8 @@ def run_serve(args: argparse.Namespace) -> int:
         host=config.service.host,
         port=config.service.port,
         log_config=None,
+        # Our own access log (api/logs.py) records paths without their query strings.
+        access_log=False,
         timeout_graceful_shutdown=15,
     )
     return 0

@@ -20,6 +20,7 @@ from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
+from tracker_service.streams.policy import DestinationPolicy
 from tracker_service.streams.snapshot import JpegSnapshot
 from tracker_service.streams.source import LiveSource
 from tracker_service.streams.stats import StreamStats
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 _ID_BYTES = 4  # 8 hex characters: short to type, and checked for uniqueness anyway
 _MAX_NAME_LENGTH = 200
+# A stream without a name is named by its URL in logs and sightings: this much of it.
+_URL_AS_NAME_LENGTH = 80
 
 
 class StreamLimitError(RuntimeError):
@@ -92,7 +95,16 @@ class _Entry:
 class StreamManager:
     """Live streams, each with its own source and worker thread."""
 
-    def __init__(self, models: Models, gallery: Gallery, config: Config) -> None:
+    def __init__(
+        self,
+        models: Models,
+        gallery: Gallery,
+        config: Config,
+        policy: DestinationPolicy | None = None,
+    ) -> None:
+        """`policy` decides where stream URLs may point; the service always passes one
+        (None trusts whoever calls, as the CLI trusts its user)."""
+        self.policy = policy
         self.models = models
         self.gallery = gallery
         self.config = config
@@ -106,13 +118,16 @@ class StreamManager:
 
         `loop` restarts a file source at its end (for demos and soak tests). Raises
         `InvalidStreamError` (a ValueError) for an unsupported URL or a bad name and
-        `StreamLimitError` when `streams.max_streams` are registered.
+        `StreamLimitError` when `streams.max_streams` are registered. The destination policy
+        decides where the URL may point (`streams/policy.py`).
         """
         try:
+            if self.policy is not None:
+                url = self.policy.admit(url)
             target = parse_source(url)
         except UnsupportedSourceError as exc:
             raise InvalidStreamError(str(exc)) from None
-        shown_name = _check_name(name) or target.display
+        shown_name = _check_name(name) or _shortened(target.display)
         with self._lock:
             if len(self._streams) >= self.config.streams.max_streams:
                 raise StreamLimitError(
@@ -125,6 +140,7 @@ class StreamManager:
                 self.config.streams,
                 loop=loop and target.kind is SourceKind.FILE,
                 name=f"{stream_id} {shown_name}",
+                policy=self.policy,
             )
             worker = StreamWorker(
                 stream_id,
@@ -236,6 +252,12 @@ def _metric_values(stats: StreamStats) -> dict[str, float]:
         "reconnects": float(stats.reconnects),
         "subscribers": float(stats.subscribers),
     }
+
+
+def _shortened(text: str) -> str:
+    if len(text) <= _URL_AS_NAME_LENGTH:
+        return text
+    return text[: _URL_AS_NAME_LENGTH - 1] + "…"
 
 
 def _check_name(name: str | None) -> str | None:

@@ -134,12 +134,19 @@ def configure_ffmpeg(config: StreamsConfig) -> str:
     open/read timeouts still bound every wait.
     """
     timeout_us = round(config.read_timeout_s * 1e6)
-    wanted = f"rtsp_transport;{config.rtsp_transport}|timeout;{timeout_us}"
+    # No HTTP redirects: each hop would have to pass the destination policy (streams/policy.py).
+    wanted = f"rtsp_transport;{config.rtsp_transport}|timeout;{timeout_us}|max_redirects;0"
     with _FfmpegOptions.lock:
         current = os.environ.get(FFMPEG_OPTIONS_ENV)
         if current is not None and current != _FfmpegOptions.ours:
             if not _FfmpegOptions.kept_users:
                 logger.info("keeping %s=%s set by the environment", FFMPEG_OPTIONS_ENV, current)
+                if "max_redirects;0" not in current:
+                    logger.warning(
+                        "%s lacks max_redirects;0: HTTP redirects are followed "
+                        "without the destination policy",
+                        FFMPEG_OPTIONS_ENV,
+                    )
                 _FfmpegOptions.kept_users = True
             return current
         if current != wanted:

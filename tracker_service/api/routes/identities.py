@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Annotated
 
-import cv2
 import numpy as np
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from tracker_service.api.deps import ServicesDep
 from tracker_service.api.errors import ApiError, not_found
+from tracker_service.api.media import decode_photo
 from tracker_service.api.schemas import (
     IdentityDetail,
     IdentityOut,
@@ -23,12 +24,16 @@ from tracker_service.api.schemas import (
     SightingOut,
 )
 from tracker_service.api.services import Services
+from tracker_service.api.uploads import MULTIPART_FILE_BODY, check_declared_length, receive_file
 from tracker_service.crops import crop_boxes
 from tracker_service.reid.gallery import Gallery, GalleryError, IdentityRecord
 
 router = APIRouter(tags=["identities"])
 MAX_SEARCH_IMAGE_BYTES = 20 * 2**20
 SEARCH_SIGHTINGS = 10
+# SQLite integers are 64-bit; a larger id or offset would overflow inside the query.
+MAX_ID = 2**62
+IdentityId = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 
 def identity_out(record: IdentityRecord) -> IdentityOut:
@@ -67,7 +72,7 @@ def _record(gallery: Gallery, identity_id: int) -> IdentityRecord:
 @router.get("/identities", response_model=IdentityPage, summary="Identities, recently seen first")
 def list_identities(
     services: ServicesDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> IdentityPage:
     records, total = services.gallery.identities(offset, limit)
@@ -77,7 +82,7 @@ def list_identities(
 
 
 @router.get("/identities/{identity_id}", response_model=IdentityDetail, summary="One identity")
-def get_identity(identity_id: int, services: ServicesDep) -> IdentityDetail:
+def get_identity(identity_id: IdentityId, services: ServicesDep) -> IdentityDetail:
     record = _record(services.gallery, identity_id)
     return IdentityDetail(
         **identity_out(record).model_dump(),
@@ -86,7 +91,7 @@ def get_identity(identity_id: int, services: ServicesDep) -> IdentityDetail:
 
 
 @router.get("/identities/{identity_id}/thumbnail.jpg", summary="A crop of the person (JPEG)")
-def identity_thumbnail(identity_id: int, services: ServicesDep) -> Response:
+def identity_thumbnail(identity_id: IdentityId, services: ServicesDep) -> Response:
     try:
         data = services.gallery.thumbnail(identity_id)
     except KeyError:
@@ -97,7 +102,9 @@ def identity_thumbnail(identity_id: int, services: ServicesDep) -> Response:
 
 
 @router.patch("/identities/{identity_id}", response_model=IdentityOut, summary="Set the label")
-def patch_identity(identity_id: int, body: IdentityPatch, services: ServicesDep) -> IdentityOut:
+def patch_identity(
+    identity_id: IdentityId, body: IdentityPatch, services: ServicesDep
+) -> IdentityOut:
     label = body.label.strip() if body.label else None
     try:
         services.gallery.set_label(identity_id, label or None)
@@ -107,7 +114,7 @@ def patch_identity(identity_id: int, body: IdentityPatch, services: ServicesDep)
 
 
 @router.delete("/identities/{identity_id}", status_code=204, summary="Forget an identity")
-def delete_identity(identity_id: int, services: ServicesDep) -> None:
+def delete_identity(identity_id: IdentityId, services: ServicesDep) -> None:
     try:
         services.gallery.delete(identity_id)
     except KeyError:
@@ -119,7 +126,7 @@ def delete_identity(identity_id: int, services: ServicesDep) -> None:
     response_model=IdentityOut,
     summary="Fold another identity (source_id) into this one",
 )
-def merge_identity(identity_id: int, body: MergeIn, services: ServicesDep) -> IdentityOut:
+def merge_identity(identity_id: IdentityId, body: MergeIn, services: ServicesDep) -> IdentityOut:
     try:
         services.gallery.merge(identity_id, body.source_id)
     except KeyError as exc:
@@ -132,34 +139,34 @@ def merge_identity(identity_id: int, body: MergeIn, services: ServicesDep) -> Id
 @router.post(
     "/search",
     response_model=SearchOut,
-    summary="Find a person: upload a photo, get the best-matching identities",
+    summary="Find a person: upload a photo (multipart `file`), get the best-matching identities",
+    openapi_extra=MULTIPART_FILE_BODY,
 )
 async def search(
+    request: Request,
     services: ServicesDep,
-    file: Annotated[UploadFile, File(description="a photo of one person (JPEG/PNG)")],
     k: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> SearchOut:
-    data = await file.read(MAX_SEARCH_IMAGE_BYTES + 1)
-    if len(data) > MAX_SEARCH_IMAGE_BYTES:
-        raise ApiError(413, "image_too_large", "search images are limited to 20 MiB")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ApiError(
-            422, "not_an_image", f"{file.filename or 'the upload'} is not a JPEG/PNG image"
-        )
-    return await asyncio.to_thread(_search_image, services, np.asarray(image, np.uint8), k)
+    check_declared_length(request.headers, MAX_SEARCH_IMAGE_BYTES)
+    buffer = io.BytesIO()
+    received = await receive_file(
+        request.stream(), request.headers.get("content-type", ""), buffer, MAX_SEARCH_IMAGE_BYTES
+    )
+    image = await asyncio.to_thread(
+        decode_photo, buffer.getvalue(), services.config.service.max_pixels, received.filename
+    )
+    return await asyncio.to_thread(_search_image, services, image, k)
 
 
 def _search_image(services: Services, image: np.ndarray, k: int) -> SearchOut:
-    # A photo may show a person in a scene: search with the most confident person box; a
-    # tight crop (no detection) is used whole.
+    # A photo may show a person in a scene: search with the most confident person box. With
+    # no person in it, any answer would be noise (the nearest identities of a wall).
     detections = services.models.detector.detect(image)
-    box = None
-    crop = image
-    if len(detections):
-        best = int(np.argmax(detections.confidence))
-        box = [round(float(v), 1) for v in detections.xyxy[best]]
-        crop = crop_boxes(image, detections.xyxy[best : best + 1])[0]
+    if not len(detections):
+        raise ApiError(422, "no_person_found", "no person found in the photo")
+    best = int(np.argmax(detections.confidence))
+    box = [round(float(v), 1) for v in detections.xyxy[best]]
+    crop = crop_boxes(image, detections.xyxy[best : best + 1])[0]
     vector = services.models.embedder.embed([crop])[0]
     matches = []
     for match in services.gallery.search(vector, k=k):

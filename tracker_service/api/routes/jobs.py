@@ -13,11 +13,18 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from tracker_service.api.deps import ServicesDep
 from tracker_service.api.errors import ApiError, not_found
+from tracker_service.api.media import check_video_header
 from tracker_service.api.schemas import JobList, JobOut
-from tracker_service.api.uploads import receive_file, safe_suffix, too_large
+from tracker_service.api.uploads import (
+    MULTIPART_FILE_BODY,
+    check_declared_length,
+    receive_file,
+    safe_suffix,
+)
 from tracker_service.jobs import (
     INPUT_STEM,
     Job,
+    JobBusyError,
     JobManager,
     JobNotFoundError,
     JobState,
@@ -28,21 +35,6 @@ from tracker_service.video_file import SourceError, probe_video
 
 router = APIRouter(tags=["videos and jobs"])
 RETRY_AFTER_S = "30"
-
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
 
 
 def job_out(job: Job) -> JobOut:
@@ -93,39 +85,42 @@ def _job(jobs: JobManager, job_id: str) -> Job:
     status_code=202,
     response_model=JobOut,
     summary="Upload a video to track (multipart field `file`)",
-    openapi_extra=_UPLOAD_BODY,
+    openapi_extra=MULTIPART_FILE_BODY,
 )
 async def upload_video(request: Request, services: ServicesDep) -> JobOut:
     jobs = services.jobs
     limit = int(services.config.service.max_upload_mb * 2**20)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise too_large(limit)
-    if not jobs.has_room():
-        raise _queue_full()
+    check_declared_length(request.headers, limit)
+    try:
+        # The queue place first: a full queue refuses before a byte of the body is read.
+        with jobs.reservation():
+            return await _receive_job(request, services, limit)
+    except QueueFullError:
+        raise _queue_full() from None
+
+
+async def _receive_job(request: Request, services: ServicesDep, limit: int) -> JobOut:
+    jobs = services.jobs
     job_id, directory = jobs.new_job_dir()
     try:
-        received = await receive_file(
-            request.stream(),
-            request.headers.get("content-type", ""),
-            directory / f"{INPUT_STEM}.upload",
-            limit,
-        )
+        upload = directory / f"{INPUT_STEM}.upload"
+        with upload.open("wb") as sink:
+            received = await receive_file(
+                request.stream(), request.headers.get("content-type", ""), sink, limit
+            )
         if received.size == 0:
             raise ApiError(422, "empty_file", f"the uploaded file {received.filename!r} is empty")
         target = directory / f"{INPUT_STEM}{safe_suffix(received.filename)}"
-        received.path.rename(target)
-        await _check_video(target, received.filename)
+        upload.rename(target)
+        await _check_video(target, received.filename, services.config.service.max_pixels)
         return job_out(jobs.submit(job_id, received.filename, target))
-    except QueueFullError:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise _queue_full() from None
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
 
 
-async def _check_video(path: Path, filename: str) -> None:
+async def _check_video(path: Path, filename: str, max_pixels: int) -> None:
+    await asyncio.to_thread(check_video_header, path, max_pixels, filename)
     try:
         await asyncio.to_thread(probe_video, path)
     except SourceError as exc:
@@ -152,7 +147,10 @@ def cancel_job(job_id: str, services: ServicesDep) -> JobOut:
 @router.delete("/jobs/{job_id}", status_code=204, summary="Cancel if needed, delete files")
 def delete_job(job_id: str, services: ServicesDep) -> None:
     _job(services.jobs, job_id)
-    services.jobs.delete(job_id)
+    try:
+        services.jobs.delete(job_id)
+    except JobBusyError as exc:
+        raise ApiError(409, "job_busy", str(exc), headers={"Retry-After": "5"}) from None
 
 
 def _result_file(services: ServicesDep, job_id: str, name: str) -> Path:

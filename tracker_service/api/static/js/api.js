@@ -1,7 +1,6 @@
-// The API client: requests with the optional API key, errors in plain words, uploads with
-// progress. Every failure becomes an ApiError whose message can be shown as is.
-
-const KEY_STORAGE = "tracker-service.api-key";
+// The API client: requests (with the session of the optional API key), errors in plain
+// words, uploads with progress. Every failure becomes an ApiError whose message can be shown
+// as is.
 
 export class ApiError extends Error {
   constructor(message, { status = 0, code = "network_error" } = {}) {
@@ -13,27 +12,12 @@ export class ApiError extends Error {
 }
 
 // --- the API key -----------------------------------------------------------------------
-
-export function apiKey() {
-  try {
-    return localStorage.getItem(KEY_STORAGE) || "";
-  } catch {
-    return ""; // storage disabled: work without a key
-  }
-}
-
-export function setApiKey(key) {
-  declined = false;
-  try {
-    if (key) localStorage.setItem(KEY_STORAGE, key);
-    else localStorage.removeItem(KEY_STORAGE);
-  } catch {
-    // storage disabled: the key lasts as long as nothing asks for it again
-  }
-}
+// The key never sits in the page or its URLs: the console logs in once (POST /v1/session)
+// and the service answers with an HttpOnly session cookie that every request, image, video
+// and WebSocket of this origin then carries.
 
 // The page decides how to ask for a key (a dialog); the client asks once at a time, and not
-// again after the person declined, until a key is set (the header's "API key" button).
+// again after the person declined, until they log in (the header's "API key" button).
 let askForKey = async () => null;
 let pendingAsk = null;
 let declined = false;
@@ -42,12 +26,33 @@ export function onKeyNeeded(ask) {
   askForKey = ask;
 }
 
+/** Log in with `key` (a session cookie), or log out with an empty key. */
+export async function logIn(key) {
+  declined = false;
+  let response;
+  try {
+    response = await fetch("/v1/session", {
+      method: key ? "POST" : "DELETE",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: key ? JSON.stringify({ api_key: key }) : undefined,
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(NETWORK_MESSAGE);
+  }
+  if (!response.ok) throw await errorFrom(response);
+}
+
 function keyFromUser(reason) {
-  if (declined) return Promise.resolve(null);
+  if (declined) return Promise.resolve(false);
   pendingAsk ??= askForKey(reason)
-    .then((key) => {
-      if (!key) declined = true;
-      return key;
+    .then(async (key) => {
+      if (!key) {
+        declined = true;
+        return false;
+      }
+      await logIn(key);
+      return true;
     })
     .finally(() => {
       pendingAsk = null;
@@ -55,24 +60,10 @@ function keyFromUser(reason) {
   return pendingAsk;
 }
 
-/** `url` with `?api_key=` when a key is set: for <img>, <video>, links and WebSockets. */
-export function withKey(url) {
-  const key = apiKey();
-  if (!key) return url;
-  const full = new URL(url, location.href);
-  full.searchParams.set("api_key", key);
-  return full.pathname + full.search + full.hash;
-}
-
 export function webSocketUrl(path) {
-  const full = new URL(withKey(path), location.href);
+  const full = new URL(path, location.href);
   full.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   return full.href;
-}
-
-function authHeaders() {
-  const key = apiKey();
-  return key ? { "X-API-Key": key } : {};
 }
 
 // --- errors ----------------------------------------------------------------------------
@@ -114,11 +105,11 @@ export async function errorFrom(response) {
 /**
  * A request to the API. `json` is sent as a JSON body, `body` as is (FormData).
  * Returns the parsed JSON (null for 204), or the Response itself with `raw: true`.
- * A 401 asks the person for a key once and retries.
+ * A 401 asks the person for the key once, logs in and retries.
  */
 export async function request(path, { method = "GET", json, body, raw = false, signal } = {}) {
   for (let attempt = 0; ; attempt += 1) {
-    const headers = { Accept: "application/json", ...authHeaders() };
+    const headers = { Accept: "application/json" };
     let payload = body;
     if (json !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -170,7 +161,6 @@ function uploadOnce(path, file, onProgress, signal) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
     xhr.setRequestHeader("Accept", "application/json");
-    for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (event) => {
       onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
     });

@@ -1,7 +1,7 @@
 // The Identities page: the gallery (rename, merge, delete), one identity's sightings, and
 // search by photo (drop a picture of a person, see the best matches and where they were seen).
 
-import { ApiError, request, withKey } from "./api.js";
+import { ApiError, request } from "./api.js";
 import { loadCatalog, sourceLink } from "./sources.js";
 import {
   $,
@@ -38,7 +38,7 @@ function thumbnail(identity, size = "") {
   }
   return h("img", {
     class: `thumb ${size}`,
-    src: withKey(identity.thumbnail_url),
+    src: identity.thumbnail_url,
     alt: `Photo of ${identityName(identity.identity_id, identity.label)}`,
     loading: "lazy",
   });
@@ -295,7 +295,7 @@ async function openDetail(identityId) {
   const thumb = $("#identity-thumb");
   thumb.hidden = !identity.thumbnail_url;
   if (identity.thumbnail_url) {
-    thumb.src = withKey(identity.thumbnail_url);
+    thumb.src = identity.thumbnail_url;
     thumb.alt = `Photo of ${name}`;
   }
   $("#identity-figures").replaceChildren(

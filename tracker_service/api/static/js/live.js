@@ -1,7 +1,7 @@
 // One camera's live view: the latest annotated frame (polled from frame.jpg, boxes and
 // identity labels drawn by the service), and the people in view from the events WebSocket.
 
-import { ApiError, request, webSocketUrl, withKey } from "./api.js";
+import { ApiError, request, webSocketUrl } from "./api.js";
 import { $, clearErrors, formatNumber, h, identityName, Poller, reportError } from "./ui.js";
 
 const FRAME_INTERVAL_MS = 250;
@@ -69,7 +69,7 @@ export class LiveView {
     $("#in-view-count").textContent = "";
     $("#activity").replaceChildren();
     $("#events-state").textContent = "Connecting to live events…";
-    $("#live-mjpeg").href = withKey(`${this.base}/mjpeg`);
+    $("#live-mjpeg").href = `${this.base}/mjpeg`;
   }
 
   frameAction() {
@@ -211,7 +211,7 @@ export class LiveView {
         class: "thumb small",
         alt: "",
         loading: "lazy",
-        src: withKey(`/v1/identities/${track.identity_id}/thumbnail.jpg`),
+        src: `/v1/identities/${track.identity_id}/thumbnail.jpg`,
         onerror: (event) => event.target.remove(),
       });
       return h(

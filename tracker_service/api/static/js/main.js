@@ -1,7 +1,7 @@
 // The console's entry point: hash routes (#cameras, #videos/<job>, #identities/<id>), the
 // API key dialog, and the service's readiness in the header.
 
-import { apiKey, onKeyNeeded, readiness, setApiKey } from "./api.js";
+import { logIn, onKeyNeeded, readiness } from "./api.js";
 import * as cameras from "./cameras.js";
 import * as identities from "./identities.js";
 import * as videos from "./videos.js";
@@ -50,8 +50,8 @@ function askForKey(reason) {
   const input = $("#key-input");
   $("#key-message").textContent = reason
     ? `The service refused the request: ${reason}. Enter its API key.`
-    : "Enter the service's API key, or leave it empty to use none.";
-  input.value = apiKey();
+    : "Enter the service's API key to log in, or leave it empty to log out.";
+  input.value = "";
   dialog.returnValue = "";
   dialog.showModal();
   input.focus();
@@ -63,9 +63,7 @@ function askForKey(reason) {
           resolve(null);
           return;
         }
-        const key = input.value.trim();
-        setApiKey(key);
-        resolve(key || null);
+        resolve(input.value.trim() || null);
       },
       { once: true },
     );
@@ -99,7 +97,15 @@ function start() {
   wireDialogCloseButtons();
   onKeyNeeded(askForKey);
   $("#api-key-button").addEventListener("click", async () => {
-    await askForKey(null);
+    // A key logs in (a session cookie); an empty one logs out.
+    const key = await askForKey(null);
+    if (key === null && $("#key-dialog").returnValue !== "ok") return;
+    try {
+      await logIn(key ?? "");
+    } catch (error) {
+      notify(`Logging in failed: ${error.message}`, "error");
+      return;
+    }
     if (current) PAGES[current].show(parseHash().param);
   });
   for (const page of Object.values(PAGES)) page.init();

@@ -1,7 +1,7 @@
 // The Videos page: upload a file (with upload progress), follow the job, play the annotated
 // result and download the tracks; past jobs with cancel and delete.
 
-import { ApiError, request, upload, withKey } from "./api.js";
+import { ApiError, request, upload } from "./api.js";
 import {
   $,
   clearErrors,
@@ -309,7 +309,7 @@ function renderDetailActions(job) {
 function showResult(job) {
   const video = $("#job-video");
   const moment = detail.seek !== null ? `#t=${detail.seek}` : "";
-  video.src = withKey(job.links.video) + moment;
+  video.src = job.links.video + moment;
   video.addEventListener(
     "error",
     () => reportError(`Playing “${job.filename}”`, new Error(mediaError(video))),
@@ -323,7 +323,7 @@ function showResult(job) {
   ];
   $("#job-downloads").replaceChildren(
     ...downloads.map(([text, href, filename]) =>
-      h("li", {}, h("a", { href: withKey(href), download: filename }, text)),
+      h("li", {}, h("a", { href: href, download: filename }, text)),
     ),
   );
   $("#job-summary").replaceChildren(...summaryFigures(job.summary ?? {}));
