@@ -13,8 +13,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.security.conftest import API_KEY, AppServer, free_port, make_config, serve
-from tests.service import ServiceProcess
+from tests.security.conftest import API_KEY, AppServer, make_config, serve
+from tests.service import ServiceProcess, free_port
 from tracker_service.api.auth import SESSION_COOKIE
 
 # URLs the console opens without headers: images, video, MJPEG, a WebSocket.

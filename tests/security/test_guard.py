@@ -14,7 +14,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.security.conftest import AppServer, free_port, make_config, serve
+from tests.security.conftest import AppServer, make_config, serve
+from tests.service import free_port
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from tests.security.conftest import (
     API_KEY,
     AppServer,
     Listener,
-    free_port,
     make_config,
     real_services,
     serve,
@@ -37,9 +36,10 @@ from tests.security.support import (
     png_of,
     status_of,
 )
+from tests.service import free_port
 from tracker_service.api.auth import SESSION_COOKIE
 from tracker_service.runtime import Models
-from tracker_service.streams.policy import CANNOT_OPEN, REFUSED
+from tracker_service.streams.policy import REFUSED
 
 pytestmark = pytest.mark.timeout(600)
 MAX_PIXELS = 1_000_000
@@ -149,14 +149,15 @@ def test_a_file_under_the_roots_plays_and_its_events_reach_a_session(
     client: httpx.Client, server: AppServer, videos: Path
 ) -> None:
     missing = client.post("/v1/streams", json={"url": str(videos / "nothing.mp4")})
-    assert missing.status_code == 201  # existence is not told at the door...
+    assert missing.status_code == 201  # existence is not told at the door
     added = client.post("/v1/streams", json={"url": str(videos / "long.mp4"), "loop": True})
     assert added.status_code == 201, added.text
     stream_id = added.json()["id"]
     try:
         time.sleep(1.0)
         failed = client.get(f"/v1/streams/{missing.json()['id']}").json()
-        assert failed["state"] == "failed" and failed["last_error"] == CANNOT_OPEN  # ...nor later
+        # Inside the roots the operator shared, the status may say the file is missing.
+        assert failed["state"] == "failed"
         with server.client() as browser:  # no key: the console's session cookie
             assert browser.post("/v1/session", json={"api_key": API_KEY}).status_code == 204
             token = browser.cookies[SESSION_COOKIE]

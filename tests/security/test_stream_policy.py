@@ -16,8 +16,9 @@ import pytest
 
 from tests.security.conftest import Listener, make_config
 from tracker_service.config import Config
-from tracker_service.streams.policy import CANNOT_OPEN, REFUSED, DestinationPolicy
-from tracker_service.streams.source import LiveSource, UnsupportedSourceError
+from tracker_service.streams.policy import CANNOT_OPEN, REFUSED, DestinationPolicy, PolicedSource
+from tracker_service.streams.source import LiveSource
+from tracker_service.streams.target import UnsupportedSourceError
 
 LOOPBACK_ALLOWED = {"allowed_networks": ["127.0.0.0/8"], "open_timeout_s": 2, "read_timeout_s": 2}
 
@@ -94,7 +95,7 @@ def test_a_name_resolving_to_loopback_is_refused_before_any_connection(
 ) -> None:
     _, policy = policy_for(tmp_path)
     url = policy.admit(f"rtsp://localhost:{listener.port}/cam")
-    source = LiveSource(url, make_config(tmp_path, 1).streams, policy=policy)
+    source = PolicedSource(url, make_config(tmp_path, 1).streams, policy=policy)
     source.start()
     try:
         assert wait_error(source) == REFUSED
@@ -109,7 +110,7 @@ def test_open_and_closed_ports_read_the_same(tmp_path: Path, listener: Listener)
     closed.close()  # a port nobody listens on any more
     errors = []
     for port in (listener.port, closed.port):
-        source = LiveSource(f"rtsp://127.0.0.1:{port}/cam", config.streams, policy=policy)
+        source = PolicedSource(f"rtsp://127.0.0.1:{port}/cam", config.streams, policy=policy)
         source.start()
         try:
             errors.append(wait_error(source))
@@ -147,7 +148,7 @@ def test_http_redirects_are_not_followed(
 ) -> None:
     config, policy = policy_for(tmp_path, **LOOPBACK_ALLOWED)
     port = redirector.server_address[1]
-    source = LiveSource(f"http://127.0.0.1:{port}/video.mjpg", config.streams, policy=policy)
+    source = PolicedSource(f"http://127.0.0.1:{port}/video.mjpg", config.streams, policy=policy)
     source.start()
     try:
         assert wait_error(source) == CANNOT_OPEN

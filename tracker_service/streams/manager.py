@@ -20,7 +20,7 @@ from tracker_service.config import Config
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
-from tracker_service.streams.policy import DestinationPolicy
+from tracker_service.streams.policy import DestinationPolicy, PolicedSource
 from tracker_service.streams.snapshot import JpegSnapshot
 from tracker_service.streams.source import LiveSource
 from tracker_service.streams.stats import StreamStats
@@ -135,12 +135,14 @@ class StreamManager:
                     f"(streams.max_streams); remove one first"
                 )
             stream_id = self._new_id()
-            source = LiveSource(
-                url,
-                self.config.streams,
-                loop=loop and target.kind is SourceKind.FILE,
-                name=f"{stream_id} {shown_name}",
-                policy=self.policy,
+            options: dict[str, Any] = {
+                "loop": loop and target.kind is SourceKind.FILE,
+                "name": f"{stream_id} {shown_name}",
+            }
+            source = (
+                LiveSource(url, self.config.streams, **options)
+                if self.policy is None
+                else PolicedSource(url, self.config.streams, policy=self.policy, **options)
             )
             worker = StreamWorker(
                 stream_id,

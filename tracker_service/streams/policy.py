@@ -5,13 +5,15 @@ is a way into the server's own files and into every host it can reach (loopback 
 cloud metadata at 169.254.169.254, the service itself). The policy:
 
 * files only under `streams.file_roots` (none by default), never under the data folder
-  (other users' uploads); the CLI reads any file its user names and uses no policy;
+  (other users' uploads), checked on their resolved path (links followed) when added; the
+  CLI reads any file its user names and uses no policy;
 * network cameras only on `streams.allowed_networks` (private LANs by default); loopback,
   link-local, multicast and unspecified addresses only when a listed network names them
   explicitly; the service's own address and port never;
-* checked on the address the host RESOLVES to, again at every connection (DNS may change:
-  rebinding), every address the name has; where the protocol allows, the reader is handed
-  the checked address instead of the name, so that FFmpeg cannot resolve it differently;
+* checked on the address the host RESOLVES to, again at every connection (`PolicedSource`;
+  DNS may change: rebinding), every address the name has; where the protocol allows, the
+  reader is handed the checked address instead of the name, so that FFmpeg cannot resolve it
+  differently;
   FFmpeg follows no HTTP redirects (`configure_ffmpeg`).
 
 Answers to the caller say "not allowed by policy" or "cannot open" and nothing more: whether a
@@ -24,17 +26,22 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+import cv2
 import psutil
 
-from tracker_service.config import Config
+from tracker_service.config import Config, StreamsConfig
+from tracker_service.streams.source import LiveSource
+from tracker_service.streams.state import SourceState
 from tracker_service.streams.target import (
     SourceKind,
     SourceTarget,
     UnsupportedSourceError,
+    diagnose_network_failure,
     parse_source,
     redact_url,
 )
@@ -164,12 +171,9 @@ class DestinationPolicy:
     # --- at every connection ----------------------------------------------------------------
 
     def connect_location(self, target: SourceTarget) -> str:
-        """What the reader opens for `target` now: the URL with the host replaced by its
-        checked address (the name kept for TLS), or the file path after a fresh check (a
-        link may have changed). `DestinationRefusedError` when the policy refuses."""
-        if target.kind is SourceKind.FILE:
-            self._check_file(Path(target.location), shown=target.display)
-            return str(Path(target.location).resolve())
+        """What the reader opens for a network `target` now: the URL with the host replaced
+        by its checked address (the name kept for TLS). `DestinationRefusedError` when the
+        policy refuses any address the name resolves to."""
         parts = urlsplit(target.location)
         port = _port_of(parts)
         host = parts.hostname or ""
@@ -236,3 +240,27 @@ def _with_host(parts: SplitResult, address: IpAddress) -> str:
     port = f":{parts.port}" if parts.port else ""
     netloc = f"{userinfo}@{host}{port}" if userinfo else f"{host}{port}"
     return parts._replace(netloc=netloc).geturl()
+
+
+class PolicedSource(LiveSource):
+    """A live source added through the API: every connection goes only where the policy
+    allows (the name resolved and checked each time), and why one failed goes to the log,
+    not to the caller. Files were checked when admitted (their resolved path)."""
+
+    def __init__(
+        self, url: str, config: StreamsConfig, *, policy: DestinationPolicy, **options: Any
+    ) -> None:
+        super().__init__(url, config, **options)
+        self.policy = policy
+
+    def _open_network(self) -> cv2.VideoCapture | None:
+        try:
+            location = self.policy.connect_location(self.target)
+        except UnsupportedSourceError as exc:
+            self._update_state(SourceState.RECONNECTING, str(exc))
+            return None
+        capture = self._open_capture(location)
+        if capture is None:
+            reason = diagnose_network_failure(replace(self.target, location=location))
+            self._update_state(SourceState.RECONNECTING, self.policy.report(self.name, reason))
+        return capture

@@ -26,7 +26,6 @@ import time
 from collections import deque
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,8 +35,6 @@ from tracker_service.streams.state import LiveFrame, SourceState, SourceStatus, 
 from tracker_service.streams.target import (
     PROBE_TIMEOUT_S,
     SourceKind,
-    SourceTarget,
-    UnsupportedSourceError,
     configure_ffmpeg,
     describe_file_problem,
     diagnose_network_failure,
@@ -45,9 +42,6 @@ from tracker_service.streams.target import (
 )
 from tracker_service.streams.timeline import TimelineMeter
 from tracker_service.types import DEFAULT_FPS, Frame, sane_fps
-
-if TYPE_CHECKING:
-    from tracker_service.streams.policy import DestinationPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +73,8 @@ class LiveSource:
         loop: bool = False,
         name: str | None = None,
         rng: random.Random | None = None,
-        policy: DestinationPolicy | None = None,
     ) -> None:
         self.target = parse_source(url)
-        # Streams from the API: every connection checked where it goes (None: the CLI).
-        self.policy = policy
         self.config = config or StreamsConfig()
         self.loop = loop
         self.name = name or self.target.display
@@ -259,27 +250,15 @@ class LiveSource:
             with self._cond:
                 self._reconnects += 1
 
-    def _checked_location(self) -> str | None:
-        """What to open now: the target, or what the destination policy allows of it (None:
-        refused, state updated). The one place the policy is consulted at connect time."""
-        if self.policy is None:
-            return self.target.location
-        try:
-            return self.policy.connect_location(self.target)
-        except UnsupportedSourceError as exc:
-            network = self.target.kind is SourceKind.NETWORK
-            state = SourceState.RECONNECTING if network else SourceState.FAILED
-            self._update_state(state, str(exc))
-            return None
-
-    def _explain(self, reason: str) -> str:
-        """Why it cannot be opened: for the status, or (API streams) for the log only."""
-        return reason if self.policy is None else self.policy.report(self.name, reason)
-
     def _open_network(self) -> cv2.VideoCapture | None:
-        location = self._checked_location()
-        if location is None:
-            return None
+        # API streams override this: streams/policy.py `PolicedSource`.
+        capture = self._open_capture(self.target.location)
+        if capture is None:
+            # `reconnecting` from the first failure on: the source keeps trying, with backoff.
+            self._update_state(SourceState.RECONNECTING, diagnose_network_failure(self.target))
+        return capture
+
+    def _open_capture(self, location: str) -> cv2.VideoCapture | None:
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             round(self.config.open_timeout_s * 1000),
@@ -291,10 +270,6 @@ class LiveSource:
             self._begin_session(capture)
             return capture
         capture.release()
-        # `reconnecting` from the first failure on: the source keeps trying, with backoff.
-        checked = SourceTarget(self.target.kind, location, self.target.display)
-        reason = diagnose_network_failure(checked)
-        self._update_state(SourceState.RECONNECTING, self._explain(reason))
         return None
 
     def _wait_backoff(self, failures: int) -> bool:
@@ -307,19 +282,15 @@ class LiveSource:
         return not self._stop.wait(delay)
 
     def _run_file(self) -> None:
+        path = Path(self.target.location)
         media_offset = 0.0
         while not self._stop.is_set():
-            location = self._checked_location()
-            if location is None:
-                return
-            path = Path(location)
             problem = describe_file_problem(path)
             capture = None if problem else cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
             if capture is None or not capture.isOpened():
                 if capture is not None:
                     capture.release()
-                reason = problem or f"{path} cannot be opened"
-                self._update_state(SourceState.FAILED, self._explain(reason))
+                self._update_state(SourceState.FAILED, problem or f"{path} cannot be opened")
                 return
             try:
                 self._begin_session(capture)
