@@ -29,6 +29,7 @@ ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
     "TRACKER_EMBEDDER": ("embedder", "model"),
     "TRACKER_DATA_DIR": ("data_dir",),
     "TRACKER_MODELS_DIR": ("models_dir",),
+    "TRACKER_MODELS_BASE_URL": ("models_base_url",),
     "TRACKER_API_KEY": ("service", "api_key"),
 }
 
@@ -64,7 +65,8 @@ class EmbedderConfig(StrictModel):
     """Person re-ID embedder."""
 
     model: str = Field(
-        "osnet_x0_25_msmt17", description="model name from models/manifest.yaml, or a path"
+        "osnet_x0_25_msmt17_exported",
+        description="model name from models/manifest.yaml, or a path",
     )
     backend: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="auto picks by file type: .onnx -> onnx, .pt/.pth -> torch"
@@ -263,6 +265,12 @@ class Config(StrictModel):
     service: ServiceConfig = ServiceConfig()
     streams: StreamsConfig = StreamsConfig()
     models_dir: Path = Field(Path("models"), description="where model weights are looked up")
+    models_base_url: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="download manifest models from <this>/<file> instead of their URLs "
+        "(a mirror; checksums still apply)",
+    )
     data_dir: Path = Field(Path("data"), description="jobs, gallery and other state")
 
 

@@ -235,12 +235,9 @@ def _verification_crops(folder: Path | None) -> tuple[list[NDArray[np.uint8]], s
     from tracker_service.reid.training.datasets import IMAGE_SUFFIXES, read_image
 
     if folder is None:
-        # Weaker than real crops (no person structure), but still checks the whole graph.
-        rng = np.random.default_rng(0)
-        crops = [
-            rng.integers(0, 256, (160, 64, 3), dtype=np.uint8) for _ in range(RANDOM_VERIFY_CROPS)
-        ]
-        return crops, "random pixels (no --crops given)"
+        from tracker_service.reid.training.export import random_crops
+
+        return random_crops(RANDOM_VERIFY_CROPS), "random pixels (no --crops given)"
     if not folder.is_dir():
         raise UsageError(f"--crops {folder} is not a folder")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
