@@ -15,7 +15,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tracker_service.config import load_config
 from tracker_service.model_store import (
     MANIFEST_PATH,
     ModelCheck,
@@ -28,7 +27,6 @@ from tracker_service.model_store import (
     obtain_entry,
     verify_dir,
 )
-from tracker_service.progress import ProgressReport
 
 _NULL = io.StringIO()  # --quiet: progress goes nowhere (not a terminal, and never read)
 EXIT_OK = 0
@@ -122,6 +120,8 @@ def _add_verify(
 
 def models_dir_of(args: argparse.Namespace) -> Path:
     """`--models-dir` if given, else the configured one (file < environment)."""
+    from tracker_service.config import load_config
+
     if args.models_dir is not None:
         return Path(args.models_dir)
     return load_config(args.config).models_dir
@@ -152,6 +152,8 @@ def _table(checks: Sequence[ModelCheck]) -> str:
 
 def run_pull(args: argparse.Namespace) -> int:
     root = models_dir_of(args)
+    from tracker_service.config import load_config
+
     base_url = args.base_url or load_config(args.config).models_base_url
     entries = manifest_entries(args.names, load_manifest(args.manifest))
     for entry in entries:
@@ -181,6 +183,8 @@ def _remove(path: Path) -> None:
 def _pull(
     entry: ModelEntry, root: Path, base_url: str | None, timeout_s: float, quiet: bool
 ) -> Path:
+    from tracker_service.progress import ProgressReport
+
     report = ProgressReport(entry.name, byte_sizes=True, stream=None if not quiet else _NULL)
     try:
         return obtain_entry(entry, root, base_url, report, timeout_s)

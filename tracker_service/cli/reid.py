@@ -8,14 +8,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # the toolkit (PyTorch) is imported inside the commands that use it
+    import numpy as np
+    from numpy.typing import NDArray
 
-if TYPE_CHECKING:
-    # The training toolkit is imported only inside the commands that use it, so that the
-    # service (`track`, `serve`, the API) never loads it.
     from tracker_service.reid.training.config import TrainConfig
-
 
 # Verification images read from --crops at most (a forward pass each, twice).
 MAX_VERIFY_CROPS = 64
@@ -204,6 +201,8 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not splits.can_evaluate:
         raise UsageError(f"{args.data} has no query and gallery images to evaluate on")
+    from tracker_service.reid.training.config import EvalConfig
+
     settings = EvalConfig(
         metric=args.metric,
         flip=args.flip,

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tracker_service.config import Config
 
-from tracker_service.config import Config, load_config
-from tracker_service.motchallenge import iter_detections, read_seqinfo
-from tracker_service.runner import run_video
-from tracker_service.runtime import load_models, open_gallery
-from tracker_service.sinks.mot import format_mot_row
-from tracker_service.tracking import Tracker
-from tracker_service.video_file import SourceError, probe_video
+# The pipeline's modules (PyTorch, Ultralytics, OpenCV) are imported inside the commands:
+# `tracker-service --help` and argument errors must not wait for them.
 
 GALLERY_DIR = "gallery"
 
@@ -44,6 +39,8 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    from tracker_service.config import load_config
+
     return load_config(getattr(args, "config", None), cli_overrides(args))
 
 
@@ -77,6 +74,10 @@ def register(subparsers: Any) -> None:
 
 def run_track(args: argparse.Namespace) -> int:
     from tracker_service.cli import UsageError
+    from tracker_service.progress import ProgressReport
+    from tracker_service.runner import run_video
+    from tracker_service.runtime import load_models, open_gallery
+    from tracker_service.video_file import SourceError, probe_video
 
     config = config_from_args(args)
     video: Path = args.video
@@ -92,21 +93,14 @@ def run_track(args: argparse.Namespace) -> int:
         shutil.rmtree(gallery_dir)  # a run's own gallery is part of its outputs: replaced
     models = load_models(config)
     gallery = open_gallery(config, models, gallery_dir)
-    bar = tqdm(desc=video.name, unit="frame", dynamic_ncols=True, file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        if total and bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
-
+    # A bar on a terminal; in a pipe or a log, a line every few seconds.
+    progress = ProgressReport(video.name, unit="frame")
     try:
         summary = run_video(video, out_dir, config, models, gallery, progress=progress)
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     finally:
-        # Containers may announce a frame or two that cannot be decoded: end at what was read.
-        bar.total = bar.n
-        bar.close()
+        progress.close()
         gallery.close()
     print(
         f"{summary.frames} frames at {summary.fps:.1f} fps | {summary.detections} detections, "
@@ -118,7 +112,11 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def run_track_mot(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    from tracker_service.motchallenge import iter_detections, read_seqinfo
+    from tracker_service.sinks.mot import format_mot_row
+    from tracker_service.tracking import Tracker
+
+    config = config_from_args(args)
     sequence: Path = args.sequence
     info = read_seqinfo(sequence)
     detections_file = sequence / "det" / "det.txt"
