@@ -15,7 +15,8 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-ModelKind = Literal["detector", "reid"]
+# `sample`: not a model but a sample video (the Docker demo's camera), fetched the same way.
+ModelKind = Literal["detector", "reid", "sample"]
 # Who fetches a model that is not in the models dir: this project (checksum-verified, into
 # the models dir), or Ultralytics, which downloads its own asset names by itself.
 Downloader = Literal["model_store", "ultralytics"]

@@ -36,6 +36,11 @@ def test_every_model_has_what_users_need() -> None:
     assert {"yolo11n", "osnet_x0_25_msmt17", "osnet_x0_25_msmt17_torch"} <= manifest.keys()
     for item in manifest.values():
         assert item.licence, f"{item.name} has no licence"
+        if item.kind == "sample":
+            # The demo's sample video: its upstream checksum is unknown here (the shared
+            # copy was remuxed); the manifest says so rather than recording a wrong one.
+            assert "No checksum is recorded" in item.notes
+            continue
         assert item.input_size is not None, f"{item.name} has no input size"
         assert item.has_checksum, f"{item.name} cannot be verified"
         if item.kind == "reid":

@@ -19,6 +19,8 @@ USER_ERRORS = {
     "tracker_service.evaluation.errors": "EvaluationError",
 }
 
+QUIET_LOGGERS = ("faiss.loader", "faiss")
+
 # Each module defines `register(subparsers)`, which adds its command(s) and sets `handler`.
 COMMAND_MODULES = (
     "tracker_service.cli.track",
@@ -69,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Libraries' start-up chatter (FAISS says which CPU build it tried, six lines).
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     handler: Handler = args.handler
     try:
         return handler(args)
