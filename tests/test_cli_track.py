@@ -75,7 +75,18 @@ def test_summary(summary: dict[str, Any]) -> None:
         "tracks.jsonl",
         "mot.txt",
         "annotated.mp4",
+        "summary.json",
     }
+
+
+@pytest.mark.slow
+def test_piped_output_is_short_and_plain(cli_run: Path) -> None:
+    lines = (cli_run.parent / "cli-output.txt").read_text().splitlines()
+    assert len(lines) < 30, "\n".join(lines)
+    assert not any("\r" in line for line in lines)  # no progress-bar redraws
+    assert not any("for OpenVINO inference" in line for line in lines)
+    assert not any("made-dynamic" in line for line in lines)
+    assert "summary.json" in lines[-1]
 
 
 @pytest.mark.slow

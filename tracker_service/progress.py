@@ -1,8 +1,10 @@
 """Progress of a long task (a video, a download) that reads well on a terminal and in a log.
 
 On a terminal: a tqdm bar on stderr. Anywhere else (a pipe, a file, `docker logs`, systemd)
-a bar's carriage-return updates turn into hundreds of lines, so there it is one log line
-every `interval_s` seconds and one at the end.
+a bar's carriage-return updates turn into hundreds of lines, so there it is a log line at
+each further tenth of the work (at most one every `interval_s`), one at least every
+`heartbeat_s` so a slow task is seen to live, and one at the end: a dozen lines for a
+clip whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, TextIO
 
 logger = logging.getLogger("tracker_service.progress")
 LOG_INTERVAL_S = 5.0
+HEARTBEAT_S = 60.0
+STEPS = 10
 _MIB = 1024 * 1024
 
 
@@ -40,6 +44,7 @@ class ProgressReport:
         self._use_bar = self._stream.isatty()
         self._started = time.monotonic()
         self._last_log: float | None = None  # the first update is logged at once
+        self._last_step = -1
         self._done = 0
         self._total: int | None = None
 
@@ -48,9 +53,21 @@ class ProgressReport:
         self._total = total or self._total
         if self._use_bar:
             self._update_bar()
-        elif self._last_log is None or time.monotonic() - self._last_log >= self._interval_s:
+        elif self._due():
             self._last_log = time.monotonic()
+            self._last_step = self._step()
             logger.info("%s: %s", self._label, self._describe())
+
+    def _step(self) -> int:
+        return self._done * STEPS // self._total if self._total else -1
+
+    def _due(self) -> bool:
+        if self._last_log is None:
+            return True
+        waited = time.monotonic() - self._last_log
+        if waited < self._interval_s:
+            return False
+        return waited >= HEARTBEAT_S or self._step() > self._last_step
 
     def _update_bar(self) -> None:
         if self._bar is None:

@@ -168,6 +168,7 @@ def run_video(
         video, pipeline, info.fps, time.perf_counter() - started, identities_before
     )
     summary.outputs = {name: path.name for name, path in outputs.items() if path.exists()}
+    summary.outputs["summary"] = SUMMARY_FILE  # written just below
     summary.complete = not cancelled
     if info.frame_count and summary.frames < info.frame_count - 2:
         logger.warning(
