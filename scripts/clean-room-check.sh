@@ -37,9 +37,15 @@ python3 -m http.server --bind 127.0.0.1 "$PORT" --directory "$WORK/mirror" \
     >"$WORK/mirror.log" 2>&1 &
 SERVER=$!
 
-clean() {  # a new user's environment: nothing of ours set, nothing cached
+# The network settings of this machine (certificates, package index) are the user's own and
+# stay; nothing of ours (TRACKER_*), no HOME, no caches.
+KEEP=()
+for name in SSL_CERT_FILE SSL_CERT_DIR UV_INDEX_URL UV_DEFAULT_INDEX PIP_INDEX_URL HTTPS_PROXY; do
+    [[ -n "${!name:-}" ]] && KEEP+=("$name=${!name}")
+done
+clean() {
     env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$WORK/home" LANG=C.UTF-8 \
-        UV_CACHE_DIR="$UV_CACHE" "$@"
+        UV_CACHE_DIR="$UV_CACHE" "${KEEP[@]}" "$@"
 }
 test ! -e "$WORK/shared" && echo "no ../shared next to the clone"
 
