@@ -76,12 +76,19 @@ def _download_folder(
 ) -> Path:
     staging = root / f".{entry.file}.{secrets.token_hex(6)}.part"
     target = root / entry.file
+    received = 0  # bytes of the files before this one: progress counts the whole folder
+
+    def folder_progress(done: int, total: int | None) -> None:
+        if progress is not None:
+            progress(received + done, None)
+
     try:
         for name, digest in entry.files.items():
             url = f"{base_url.rstrip('/')}/{entry.file}/{name}"
             _download_file(
-                url, entry, staging / name, digest, timeout_s=timeout_s, progress=progress
+                url, entry, staging / name, digest, timeout_s=timeout_s, progress=folder_progress
             )
+            received += (staging / name).stat().st_size
         try:
             os.replace(staging, target)
         except OSError as exc:

@@ -19,9 +19,11 @@ from tests.deploy.conftest import FileServer
 from tests.service import free_port
 from tracker_service.config import EmbedderConfig
 from tracker_service.model_store import (
+    ModelError,
     ModelStatus,
     check_entry,
     load_manifest,
+    obtain_entry,
     verify_entry,
 )
 from tracker_service.reid.factory import describe, load_embedder
@@ -108,3 +110,31 @@ def test_offline_first_run_fails_at_once_with_one_line(tmp_path: Path) -> None:
     assert f"into {Path('models')}" in lines[0]
     assert not (tmp_path / "yolo11n.pt").exists()  # nothing lands in the working directory
     print(f"offline failure after {elapsed:.1f} s")  # reported, not asserted (timing)
+
+
+def test_a_folder_model_comes_from_a_mirror_file_by_file(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    # The OpenVINO export has no public URL; a mirror serves <base>/<folder>/<each file>.
+    shutil.copytree(
+        require_asset("models/yolov8n_int8_openvino_model"),
+        file_server.root / "yolov8n_int8_openvino_model",
+    )
+    entry = load_manifest()["yolov8n_int8_openvino"]
+    models = tmp_path / "models"
+    path = obtain_entry(entry, models, file_server.base_url)
+    assert path == models / "yolov8n_int8_openvino_model"
+    assert check_entry(entry, models).status is ModelStatus.VERIFIED
+    assert sorted(p.name for p in models.iterdir()) == ["yolov8n_int8_openvino_model"]
+
+
+def test_a_wrong_file_on_the_mirror_leaves_nothing_behind(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    folder = file_server.root / "yolov8n_int8_openvino_model"
+    shutil.copytree(require_asset("models/yolov8n_int8_openvino_model"), folder)
+    (folder / "metadata.yaml").write_text("not the exported metadata\n")
+    models = tmp_path / "models"
+    with pytest.raises(ModelError, match="metadata.yaml has SHA-256 .* the file was discarded"):
+        obtain_entry(load_manifest()["yolov8n_int8_openvino"], models, file_server.base_url)
+    assert list(models.iterdir()) == []
