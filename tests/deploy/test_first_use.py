@@ -135,6 +135,6 @@ def test_a_wrong_file_on_the_mirror_leaves_nothing_behind(
     shutil.copytree(require_asset("models/yolov8n_int8_openvino_model"), folder)
     (folder / "metadata.yaml").write_text("not the exported metadata\n")
     models = tmp_path / "models"
-    with pytest.raises(ModelError, match="metadata.yaml has SHA-256 .* the file was discarded"):
+    with pytest.raises(ModelError, match=r"metadata\.yaml has SHA-256 .* the file was discarded"):
         obtain_entry(load_manifest()["yolov8n_int8_openvino"], models, file_server.base_url)
     assert list(models.iterdir()) == []
