@@ -171,6 +171,11 @@ class GalleryConfig(StrictModel):
 
 class OutputConfig(StrictModel):
     video: bool = Field(True, description="write the annotated MP4")
+    mot_ids: Literal["track", "identity"] = Field(
+        "track",
+        description="the ID column of mot.txt: per-camera track numbers (what MOT metrics "
+        "expect) or identities (tracks not yet identified are left out)",
+    )
 
 
 class ServiceConfig(StrictModel):

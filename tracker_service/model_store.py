@@ -180,7 +180,10 @@ def fetch_weights(
     fails at once with one line, before the libraries that load models print anything.
     """
     entry = load_manifest().get(spec) or load_manifest().get(Path(spec).stem)
-    if Path(spec).expanduser().exists() or entry is None or entry.kind != kind:
+    if Path(spec).expanduser().exists():
+        return
+    if entry is None or entry.kind != kind:
+        resolve_model(spec, kind, models_dir, base_url)  # a bad name or path fails here
         return
     if entry.export_from is not None:
         if verify_entry(entry, models_dir):  # not exported yet (or stale): needs its source

@@ -141,7 +141,7 @@ def run_video(
         cancelled = False
         with (
             JsonLinesWriter(outputs["tracks"]) as json_sink,
-            MotWriter(outputs["mot"]) as mot_sink,
+            MotWriter(outputs["mot"], use_identity=config.output.mot_ids == "identity") as mot_sink,
         ):
             video_sink = (
                 AnnotatedVideoWriter(outputs["video"], info.width, info.height, info.fps)

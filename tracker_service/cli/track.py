@@ -33,8 +33,13 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["embedder"] = {"model": args.embedder}
     if getattr(args, "models_dir", None):
         overrides["models_dir"] = str(args.models_dir)
+    output: dict[str, Any] = {}
     if getattr(args, "no_video", False):
-        overrides["output"] = {"video": False}
+        output["video"] = False
+    if getattr(args, "mot_ids", None):
+        output["mot_ids"] = args.mot_ids
+    if output:
+        overrides["output"] = output
     return overrides
 
 
@@ -59,6 +64,11 @@ def register(subparsers: Any) -> None:
         help="identity gallery folder to use and update (default: a fresh one in --out)",
     )
     track.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    track.add_argument(
+        "--mot-ids",
+        choices=["track", "identity"],
+        help="ID column of mot.txt: track numbers (default, for MOT metrics) or identities",
+    )
     add_model_options(track)
     track.set_defaults(handler=run_track)
 
