@@ -430,3 +430,12 @@ def test_mot_ids_by_identity_is_a_track_option() -> None:
     assert config_from_args(args).output.mot_ids == "identity"
     default = build_parser().parse_args(["track", "v.mp4", "--out", "o"])
     assert config_from_args(default).output.mot_ids == "track"
+
+
+def test_an_absent_camera_device_is_one_line(
+    out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run_track(capsys, "/dev/video97", "--out", str(out_dir))
+    assert code == 2
+    (line,) = error_lines(err)
+    assert "no camera device /dev/video97 (is the camera plugged in?" in line

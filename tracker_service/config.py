@@ -201,6 +201,11 @@ class StreamsConfig(StrictModel):
     """Live streams (RTSP cameras, HTTP, looping files): reading, reconnecting, publishing."""
 
     max_streams: int = Field(16, ge=1, le=1024, description="streams registered at once at most")
+    allow_devices: bool = Field(
+        False,
+        description="accept camera devices (/dev/videoN or an index) as stream URLs; off, so "
+        "that an API user cannot open the host's cameras unless the operator allows it",
+    )
     max_fps: float = Field(
         15.0,
         ge=0.0,

@@ -201,7 +201,6 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not splits.can_evaluate:
         raise UsageError(f"{args.data} has no query and gallery images to evaluate on")
-    from tracker_service.reid.training.config import EvalConfig
 
     settings = EvalConfig(
         metric=args.metric,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +58,9 @@ def register(subparsers: Any) -> None:
         description="Run the full pipeline on VIDEO and write tracks.jsonl, mot.txt, "
         "annotated.mp4 and summary.json into --out.",
     )
-    track.add_argument("video", type=Path)
+    track.add_argument(
+        "video", type=Path, help="video file, or a camera device (/dev/video0, or its index 0)"
+    )
     track.add_argument("--out", type=Path, required=True, help="output folder")
     track.add_argument(
         "--gallery",
@@ -82,34 +86,62 @@ def register(subparsers: Any) -> None:
     mot.set_defaults(handler=run_track_mot)
 
 
-def run_track(args: argparse.Namespace) -> int:
+def _video_argument(video: Path) -> Path:
+    """The file to track, or the camera device (`/dev/video0`, or its index `0`), checked
+    before any model is loaded."""
     from tracker_service.cli import UsageError
-    from tracker_service.progress import ProgressReport
-    from tracker_service.runner import run_video
-    from tracker_service.runtime import load_models, open_gallery
+    from tracker_service.streams.devices import device_path, diagnose_device
     from tracker_service.video_file import SourceError, probe_video
 
-    config = config_from_args(args)
-    video: Path = args.video
+    if (device := device_path(str(video))) is not None:
+        if not Path(device).exists():
+            raise UsageError(diagnose_device(device))
+        return Path(device)
     if not video.is_file():
         raise UsageError(f"video {video} does not exist or is not a file")
     try:
         probe_video(video)  # a file that is no video fails now, not after loading models
     except SourceError as exc:
         raise UsageError(str(exc)) from None
+    return video
+
+
+def _stop_on_ctrl_c(stop: threading.Event) -> Any:
+    """A camera never ends: Ctrl-C ends the run cleanly (outputs closed, summary written)."""
+    return signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+
+def run_track(args: argparse.Namespace) -> int:
+    from tracker_service.cli import UsageError
+    from tracker_service.progress import ProgressReport
+    from tracker_service.runner import RunCancelledError, run_video
+    from tracker_service.runtime import load_models, open_gallery
+    from tracker_service.video_file import SourceError, is_device
+
+    config = config_from_args(args)
+    video = _video_argument(args.video)
     out_dir: Path = args.out
     gallery_dir: Path = args.gallery or out_dir / GALLERY_DIR
     if args.gallery is None and gallery_dir.exists():
         shutil.rmtree(gallery_dir)  # a run's own gallery is part of its outputs: replaced
     models = load_models(config)
     gallery = open_gallery(config, models, gallery_dir)
-    # A bar on a terminal; in a pipe or a log, a line every few seconds.
+    # A bar on a terminal; in a pipe or a log, a line per tenth (or minute, for a camera).
     progress = ProgressReport(video.name, unit="frame")
+    stop = threading.Event()
+    previous = _stop_on_ctrl_c(stop) if is_device(video) else None
     try:
-        summary = run_video(video, out_dir, config, models, gallery, progress=progress)
+        summary = run_video(
+            video, out_dir, config, models, gallery, progress=progress, should_stop=stop.is_set
+        )
+    except RunCancelledError as exc:  # Ctrl-C on a camera: what was tracked is kept
+        print(f"{exc}; outputs in {out_dir}")
+        return 0
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         progress.close()
         gallery.close()
     print(

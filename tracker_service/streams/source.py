@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from tracker_service.config import StreamsConfig
+from tracker_service.streams.devices import diagnose_device, open_device
 from tracker_service.streams.state import LiveFrame, SourceState, SourceStatus, StateChange
 from tracker_service.streams.target import (
     PROBE_TIMEOUT_S,
@@ -251,6 +252,8 @@ class LiveSource:
                 self._reconnects += 1
 
     def _open_network(self) -> cv2.VideoCapture | None:
+        if self.target.kind is SourceKind.DEVICE:
+            return self._open_device()
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             round(self.config.open_timeout_s * 1000),
@@ -264,6 +267,15 @@ class LiveSource:
         capture.release()
         # `reconnecting` from the first failure on: the source keeps trying, with backoff.
         self._update_state(SourceState.RECONNECTING, diagnose_network_failure(self.target))
+        return None
+
+    def _open_device(self) -> cv2.VideoCapture | None:
+        capture = open_device(self.target.location)
+        if capture.isOpened():
+            self._begin_session(capture)
+            return capture
+        capture.release()
+        self._update_state(SourceState.RECONNECTING, diagnose_device(self.target.location))
         return None
 
     def _wait_backoff(self, failures: int) -> bool:
