@@ -64,10 +64,7 @@ class DetectorConfig(StrictModel):
 class EmbedderConfig(StrictModel):
     """Person re-ID embedder."""
 
-    model: str = Field(
-        "osnet_x0_25_msmt17_exported",
-        description="model name from models/manifest.yaml, or a path",
-    )
+    model: str = Field("osnet_x0_25_msmt17_exported", description="manifest name, or a path")
     backend: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="auto picks by file type: .onnx -> onnx, .pt/.pth -> torch"
     )
@@ -171,11 +168,7 @@ class GalleryConfig(StrictModel):
 
 class OutputConfig(StrictModel):
     video: bool = Field(True, description="write the annotated MP4")
-    mot_ids: Literal["track", "identity"] = Field(
-        "track",
-        description="the ID column of mot.txt: per-camera track numbers (what MOT metrics "
-        "expect) or identities (tracks not yet identified are left out)",
-    )
+    mot_ids: Literal["track", "identity"] = Field("track", description="mot.txt's ID column")
 
 
 class ServiceConfig(StrictModel):
@@ -201,11 +194,8 @@ class StreamsConfig(StrictModel):
     """Live streams (RTSP cameras, HTTP, looping files): reading, reconnecting, publishing."""
 
     max_streams: int = Field(16, ge=1, le=1024, description="streams registered at once at most")
-    allow_devices: bool = Field(
-        False,
-        description="accept camera devices (/dev/videoN or an index) as stream URLs; off, so "
-        "that an API user cannot open the host's cameras unless the operator allows it",
-    )
+    # Off: an API user must not open the host's cameras unless the operator allows it.
+    allow_devices: bool = Field(False, description="camera devices (/dev/videoN) as streams")
     max_fps: float = Field(
         15.0,
         ge=0.0,
@@ -276,10 +266,7 @@ class Config(StrictModel):
     streams: StreamsConfig = StreamsConfig()
     models_dir: Path = Field(Path("models"), description="where model weights are looked up")
     models_base_url: str | None = Field(
-        None,
-        pattern=r"^https?://\S+$",
-        description="download manifest models from <this>/<file> instead of their URLs "
-        "(a mirror; checksums still apply)",
+        None, pattern=r"^https?://\S+$", description="a mirror: models from <this>/<file>"
     )
     data_dir: Path = Field(Path("data"), description="jobs, gallery and other state")
 

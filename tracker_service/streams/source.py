@@ -252,30 +252,26 @@ class LiveSource:
                 self._reconnects += 1
 
     def _open_network(self) -> cv2.VideoCapture | None:
-        if self.target.kind is SourceKind.DEVICE:
-            return self._open_device()
-        params = [
+        """Open a network camera (or a camera device, read the same way)."""
+        location, device = self.target.location, self.target.kind is SourceKind.DEVICE
+        timeouts = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             round(self.config.open_timeout_s * 1000),
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             round(self.config.read_timeout_s * 1000),
         ]
-        capture = cv2.VideoCapture(self.target.location, cv2.CAP_FFMPEG, params)
+        capture = (
+            open_device(location)
+            if device
+            else cv2.VideoCapture(location, cv2.CAP_FFMPEG, timeouts)
+        )
         if capture.isOpened():
             self._begin_session(capture)
             return capture
         capture.release()
         # `reconnecting` from the first failure on: the source keeps trying, with backoff.
-        self._update_state(SourceState.RECONNECTING, diagnose_network_failure(self.target))
-        return None
-
-    def _open_device(self) -> cv2.VideoCapture | None:
-        capture = open_device(self.target.location)
-        if capture.isOpened():
-            self._begin_session(capture)
-            return capture
-        capture.release()
-        self._update_state(SourceState.RECONNECTING, diagnose_device(self.target.location))
+        problem = diagnose_device(location) if device else diagnose_network_failure(self.target)
+        self._update_state(SourceState.RECONNECTING, problem)
         return None
 
     def _wait_backoff(self, failures: int) -> bool:
