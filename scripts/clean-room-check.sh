@@ -63,13 +63,13 @@ for round in first second; do
     run_track "$PORT" "$round" | tee "$WORK/$round.log"
     echo "== $round run: $(echo "$(date +%s.%N) - $start" | bc) s, $(wc -l <"$WORK/$round.log") lines"
 done
-echo "== files the product wrote outside the clone's models/ and runs/:"
+echo "== files written under HOME (caches, settings):"
 find "$WORK/home" -type f | sed "s|$WORK/home|HOME|" | head -20
 echo "== models dir:"; ls -la models
 echo "== requests the mirror served:"; grep -c '"GET' "$WORK/mirror.log" || true
 
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
-rm -rf models
+git clean -qfdX models  # the downloaded weights (ignored files), not the manifest
 start=$(date +%s.%N)
 set +e
 clean TRACKER_MODELS_BASE_URL="http://127.0.0.1:$PORT" .venv/bin/tracker-service \

@@ -96,13 +96,13 @@ def count_stored_frames(path: Path) -> tuple[int, int]:
 
 def is_device(path: Path) -> bool:
     """A camera device (`/dev/videoN`), read live rather than as a file."""
-    from tracker_service.streams.devices import device_path
+    from tracker_service.camera_devices import device_path
 
     return device_path(str(path)) is not None
 
 
 def _open_device(path: Path) -> cv2.VideoCapture:
-    from tracker_service.streams.devices import diagnose_device, open_device
+    from tracker_service.camera_devices import diagnose_device, open_device
 
     capture = open_device(str(path))
     if not capture.isOpened():

@@ -89,8 +89,8 @@ def register(subparsers: Any) -> None:
 def _video_argument(video: Path) -> Path:
     """The file to track, or the camera device (`/dev/video0`, or its index `0`), checked
     before any model is loaded."""
+    from tracker_service.camera_devices import device_path, diagnose_device
     from tracker_service.cli import UsageError
-    from tracker_service.streams.devices import device_path, diagnose_device
     from tracker_service.video_file import SourceError, probe_video
 
     if (device := device_path(str(video))) is not None:
@@ -111,15 +111,26 @@ def _stop_on_ctrl_c(stop: threading.Event) -> Any:
     return signal.signal(signal.SIGINT, lambda *_: stop.set())
 
 
+def fetch_configured_weights(config: Config) -> None:
+    """Download any configured model that is missing, before the pipeline's libraries are
+    imported (seconds of start-up): a first run offline fails at once, with one line."""
+    from tracker_service.model_store import fetch_weights
+
+    fetch_weights(config.detector.model, "detector", config.models_dir, config.models_base_url)
+    fetch_weights(config.embedder.model, "reid", config.models_dir, config.models_base_url)
+
+
 def run_track(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    video = _video_argument(args.video)
+    fetch_configured_weights(config)
+
     from tracker_service.cli import UsageError
     from tracker_service.progress import ProgressReport
     from tracker_service.runner import RunCancelledError, run_video
     from tracker_service.runtime import load_models, open_gallery
     from tracker_service.video_file import SourceError, is_device
 
-    config = config_from_args(args)
-    video = _video_argument(args.video)
     out_dir: Path = args.out
     gallery_dir: Path = args.gallery or out_dir / GALLERY_DIR
     if args.gallery is None and gallery_dir.exists():

@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracker_service.camera_devices import diagnose_device, open_device
 from tracker_service.config import StreamsConfig
-from tracker_service.streams.devices import diagnose_device, open_device
 from tracker_service.streams.state import LiveFrame, SourceState, SourceStatus, StateChange
 from tracker_service.streams.target import (
     PROBE_TIMEOUT_S,

@@ -22,8 +22,8 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 from urllib.request import url2pathname
 
+from tracker_service.camera_devices import device_path
 from tracker_service.config import StreamsConfig
-from tracker_service.streams.devices import device_path
 from tracker_service.video_file import FileProblem, file_problem
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class UnsupportedSourceError(ValueError):
 class SourceKind(StrEnum):
     NETWORK = "network"
     FILE = "file"
-    DEVICE = "device"  # a V4L2 camera (streams/devices.py), read like a network camera
+    DEVICE = "device"  # a V4L2 camera (camera_devices.py), read like a network camera
 
 
 @dataclass(frozen=True, slots=True)
