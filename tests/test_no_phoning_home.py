@@ -17,9 +17,9 @@ from tracker_service.config import DetectorConfig
 from tracker_service.detection.ultralytics_yolo import UltralyticsDetector
 UltralyticsDetector(DetectorConfig(model=sys.argv[1], device="cpu"), Path(sys.argv[2]))
 import os
-import ultralytics.utils
-import ultralytics.utils.events
-print(os.environ.get("YOLO_OFFLINE"), ultralytics.utils.ONLINE, ultralytics.utils.events.events.enabled)
+from ultralytics.utils import ONLINE
+from ultralytics.utils.events import events
+print(os.environ.get("YOLO_OFFLINE"), ONLINE, events.enabled)
 """
 
 
