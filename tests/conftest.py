@@ -96,6 +96,8 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     if completed.returncode != 0:
         pytest.fail(f"tracker-service track failed:\n{completed.stderr[-3000:]}")
+    # What a user sees when the output is piped or logged (no terminal): kept beside the run.
+    (out.parent / "cli-output.txt").write_text(completed.stdout + completed.stderr)
     return out
 
 

@@ -75,7 +75,19 @@ def test_summary(summary: dict[str, Any]) -> None:
         "tracks.jsonl",
         "mot.txt",
         "annotated.mp4",
+        "summary.json",
     }
+
+
+@pytest.mark.slow
+def test_piped_output_is_short_and_plain(cli_run: Path) -> None:
+    lines = (cli_run.parent / "cli-output.txt").read_text().splitlines()
+    assert len(lines) < 30, "\n".join(lines)
+    assert not any("\r" in line for line in lines)  # no progress-bar redraws
+    assert not any("for OpenVINO inference" in line for line in lines)
+    assert not any("made-dynamic" in line for line in lines)
+    (outputs,) = [line for line in lines if line.startswith("outputs in ")]
+    assert outputs.endswith("annotated.mp4, mot.txt, summary.json, tracks.jsonl")
 
 
 @pytest.mark.slow
@@ -84,7 +96,8 @@ def test_every_frame_is_in_the_json_lines(cli_run: Path) -> None:
     assert [f["frame"] for f in frames] == list(range(CLIP_FRAMES))
     for document in frames:
         for track in document["tracks"]:
-            assert track["frame"] == document["frame"]
+            assert "frame" not in track and "timestamp_s" not in track  # said once a line
+            assert track["class"] == "person"
             assert track["state"] == "confirmed"
             x1, y1, x2, y2 = track["box_xyxy"]
             assert x1 <= x2 and y1 <= y2
@@ -408,3 +421,22 @@ def test_an_unknown_tracker_variable(
 def test_require_asset_is_used_for_the_clip() -> None:
     # The end-to-end fixture and these tests read the same clip.
     assert require_asset("videos/people-detection.mp4").name == "people-detection.mp4"
+
+
+def test_mot_ids_by_identity_is_a_track_option() -> None:
+    from tracker_service.cli import build_parser
+    from tracker_service.cli.track import config_from_args
+
+    args = build_parser().parse_args(["track", "v.mp4", "--out", "o", "--mot-ids", "identity"])
+    assert config_from_args(args).output.mot_ids == "identity"
+    default = build_parser().parse_args(["track", "v.mp4", "--out", "o"])
+    assert config_from_args(default).output.mot_ids == "track"
+
+
+def test_an_absent_camera_device_is_one_line(
+    out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run_track(capsys, "/dev/video97", "--out", str(out_dir))
+    assert code == 2
+    (line,) = error_lines(err)
+    assert "no camera device /dev/video97 (is the camera plugged in?" in line

@@ -85,19 +85,17 @@ def test_json_lines(tmp_path: Path) -> None:
         "timestamp_s": 0.0,
         "tracks": [
             {
-                "frame": 0,
-                "timestamp_s": 0.0,
-                "track_id": 1,
+                "class": "person",
                 "identity_id": 7,
+                "track_id": 1,
                 "box_xyxy": [10.0, 20.0, 50.5, 120.25],
                 "score": 0.8765,
                 "state": "confirmed",
             },
             {
-                "frame": 0,
-                "timestamp_s": 0.0,
-                "track_id": 2,
+                "class": "person",
                 "identity_id": None,
+                "track_id": 2,
                 "box_xyxy": [0.0, 0.0, 5.0, 5.0],
                 "score": 0.8765,
                 "state": "confirmed",
@@ -158,7 +156,7 @@ def test_drawing_labels_by_identity_and_leaves_the_input_alone() -> None:
     # Each box is drawn in its identity's colour (the label's filled background has it).
     assert (canvas == identity_colour(7)).all(axis=2).any()
     assert (canvas == identity_colour(-2)).all(axis=2).any()  # unresolved: by track
-    assert record_label(tracks[0], lambda _: "alice") == "alice"
-    assert record_label(tracks[0]) == "ID 7"
-    assert record_label(tracks[1]) == "track 2"
+    assert record_label(tracks[0], lambda _: "alice") == "alice (t1)"
+    assert record_label(tracks[0]) == "ID 7 (t1)"
+    assert record_label(tracks[1]) == "new (t2)"
     assert identity_colour(7) != identity_colour(8)

@@ -31,6 +31,7 @@ ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
     "TRACKER_EMBEDDER": ("embedder", "model"),
     "TRACKER_DATA_DIR": ("data_dir",),
     "TRACKER_MODELS_DIR": ("models_dir",),
+    "TRACKER_MODELS_BASE_URL": ("models_base_url",),
     "TRACKER_API_KEY": ("service", "api_key"),
 }
 
@@ -65,9 +66,7 @@ class DetectorConfig(StrictModel):
 class EmbedderConfig(StrictModel):
     """Person re-ID embedder."""
 
-    model: str = Field(
-        "osnet_x0_25_msmt17", description="model name from models/manifest.yaml, or a path"
-    )
+    model: str = Field("osnet_x0_25_msmt17_exported", description="manifest name, or a path")
     backend: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="auto picks by file type: .onnx -> onnx, .pt/.pth -> torch"
     )
@@ -171,6 +170,7 @@ class GalleryConfig(StrictModel):
 
 class OutputConfig(StrictModel):
     video: bool = Field(True, description="write the annotated MP4")
+    mot_ids: Literal["track", "identity"] = Field("track", description="mot.txt's ID column")
 
 
 class ServiceConfig(ServiceSecurityConfig, StrictModel):
@@ -192,6 +192,8 @@ class StreamsConfig(StreamPolicyConfig, StrictModel):
     where they may point is in config_security."""
 
     max_streams: int = Field(16, ge=1, le=1024, description="streams registered at once at most")
+    # Off: an API user must not open the host's cameras unless the operator allows it.
+    allow_devices: bool = Field(False, description="camera devices (/dev/videoN) as streams")
     max_fps: float = Field(
         15.0,
         ge=0.0,
@@ -261,6 +263,9 @@ class Config(StrictModel):
     service: ServiceConfig = ServiceConfig()
     streams: StreamsConfig = StreamsConfig()
     models_dir: Path = Field(Path("models"), description="where model weights are looked up")
+    models_base_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", description="a mirror: models from <this>/<file>"
+    )
     data_dir: Path = Field(Path("data"), description="jobs, gallery and other state")
 
 

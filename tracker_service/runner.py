@@ -141,7 +141,7 @@ def run_video(
         cancelled = False
         with (
             JsonLinesWriter(outputs["tracks"]) as json_sink,
-            MotWriter(outputs["mot"]) as mot_sink,
+            MotWriter(outputs["mot"], use_identity=config.output.mot_ids == "identity") as mot_sink,
         ):
             video_sink = (
                 AnnotatedVideoWriter(outputs["video"], info.width, info.height, info.fps)
@@ -168,6 +168,7 @@ def run_video(
         video, pipeline, info.fps, time.perf_counter() - started, identities_before
     )
     summary.outputs = {name: path.name for name, path in outputs.items() if path.exists()}
+    summary.outputs["summary"] = SUMMARY_FILE  # written just below
     summary.complete = not cancelled
     if info.frame_count and summary.frames < info.frame_count - 2:
         logger.warning(

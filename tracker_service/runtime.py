@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from tracker_service.config import Config
 from tracker_service.detection import Detector
-from tracker_service.model_store import sha256_of
+from tracker_service.model_store import fetch_weights, sha256_of
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.factory import EmbedderInfo, describe, load_embedder
 from tracker_service.reid.gallery import Gallery
@@ -69,8 +69,11 @@ def load_models(config: Config) -> Models:
     """Load the detector and embedder once; safe to share across threads."""
     from tracker_service.detection.ultralytics_yolo import UltralyticsDetector
 
-    detector = UltralyticsDetector(config.detector, config.models_dir)
-    embedder = load_embedder(config.embedder, config.models_dir)
+    base_url = config.models_base_url
+    fetch_weights(config.detector.model, "detector", config.models_dir, base_url)
+    fetch_weights(config.embedder.model, "reid", config.models_dir, base_url)
+    detector = UltralyticsDetector(config.detector, config.models_dir, base_url)
+    embedder = load_embedder(config.embedder, config.models_dir, base_url)
     info = describe(embedder)
     model_file = Path(info.model_path)
     # The gallery must only ever compare embeddings of one model: bind it to the weights.

@@ -159,20 +159,18 @@ class TrackRecord:
         return (x1, y1, x2 - x1, y2 - y1)
 
     def to_dict(self) -> dict[str, object]:
-        """The record as written to `tracks.jsonl`."""
-        return {
-            "frame": self.frame_index,
-            "timestamp_s": round(self.timestamp_s, 4),
-            **self.track_fields(),
-        }
+        """One track of a frame as `tracks.jsonl` writes it (the frame's number and time
+        belong to the frame: said once a line, not in every track)."""
+        return self.track_fields()
 
     def track_fields(self, **extra: object) -> dict[str, object]:
         """The track's own fields, as every output writes them (files and live events);
         `extra` fields (a live event's label) follow the identity."""
         return {
-            "track_id": self.track_id,
+            "class": "person",
             "identity_id": self.identity_id,
             **extra,
+            "track_id": self.track_id,
             "box_xyxy": [round(v, 2) for v in self.xyxy],
             "score": round(self.score, 4),
             "state": self.state.value,

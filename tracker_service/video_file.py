@@ -94,17 +94,40 @@ def count_stored_frames(path: Path) -> tuple[int, int]:
         raise SourceError(f"{path} cannot be read as a video: {exc}") from None
 
 
+def is_device(path: Path) -> bool:
+    """A camera device (`/dev/videoN`), read live rather than as a file."""
+    from tracker_service.camera_devices import device_path
+
+    return device_path(str(path)) is not None
+
+
+def _open_device(path: Path) -> cv2.VideoCapture:
+    from tracker_service.camera_devices import diagnose_device, open_device
+
+    capture = open_device(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(diagnose_device(str(path)))
+    return capture
+
+
+def _open_file(path: Path) -> cv2.VideoCapture:
+    problem = file_problem(path)
+    if problem is not None:
+        raise SourceError(_FILE_PROBLEM_MESSAGES[problem].format(path=path))
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise SourceError(f"{path} cannot be opened as a video (not a video, or corrupt)")
+    return capture
+
+
 class VideoFileSource(Closing):
-    """Every frame of a video file, with its timestamp in seconds."""
+    """Every frame of a video file (or of a camera device until stopped), with its timestamp
+    in seconds."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        problem = file_problem(path)
-        if problem is not None:
-            raise SourceError(_FILE_PROBLEM_MESSAGES[problem].format(path=path))
-        self._capture = cv2.VideoCapture(str(path))
-        if not self._capture.isOpened():
-            raise SourceError(f"{path} cannot be opened as a video (not a video, or corrupt)")
+        self._capture = _open_device(path) if is_device(path) else _open_file(path)
         ok, first = self._capture.read()
         if not ok or first is None:
             self._capture.release()

@@ -18,12 +18,13 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.deploy.conftest import COMPOSE_FILE, Compose
+from tests.deploy.conftest import COMPOSE_FILE, DOCKERFILE, Compose
+from tracker_service.model_store import load_manifest, resolve_model
 
 HEALTHZ = "http://127.0.0.1:8000/healthz"
 STATE = "/var/lib/tracker"
 TRACKERS = ("tracker", "tracker-gpu")
-ALL_SERVICES = {"tracker", "tracker-gpu", "mediamtx", "demo-camera"}
+ALL_SERVICES = {"tracker", "tracker-gpu", "mediamtx", "demo-media", "demo-camera"}
 
 
 def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
@@ -50,19 +51,9 @@ def raw() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def demo_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "demo.mp4"
-    path.write_bytes(b"")
-    return path
-
-
-@pytest.fixture(scope="module")
-def resolved(compose: Compose, demo_video: Path) -> dict[str, Any]:
+def resolved(compose: Compose) -> dict[str, Any]:
     """The file as Compose resolves it with every profile on and default settings."""
-    result = compose.run(
-        "--profile", "demo", "--profile", "gpu", "config", "--format", "json",
-        env={"DEMO_VIDEO": str(demo_video)},
-    )  # fmt: skip
+    result = compose.run("--profile", "demo", "--profile", "gpu", "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
@@ -96,6 +87,7 @@ def test_profiles_keep_the_demo_and_the_gpu_optional(raw: dict[str, Any]) -> Non
         "tracker": None,
         "tracker-gpu": ["gpu"],
         "mediamtx": ["demo"],
+        "demo-media": ["demo"],
         "demo-camera": ["demo"],
     }
 
@@ -180,18 +172,39 @@ def test_the_gpu_reservation_survives_resolution(resolved: dict[str, Any]) -> No
     assert devices["devices"][0]["capabilities"] == ["gpu"]
 
 
-def test_the_demo_camera_loops_a_video_into_mediamtx(
-    resolved: dict[str, Any], demo_video: Path
-) -> None:
+def test_the_demo_camera_loops_a_video_into_mediamtx(resolved: dict[str, Any]) -> None:
     camera = resolved["services"]["demo-camera"]
     command = " ".join(camera["command"])
     assert camera["entrypoint"] == ["ffmpeg"]
     assert "-re -stream_loop -1" in command
+    assert "-i /media/people-detection.mp4" in command
     assert command.endswith("-c copy -f rtsp -rtsp_transport tcp rtsp://mediamtx:8554/demo")
-    video = mounts(camera)["/media/demo.mp4"]
-    assert (Path(video["source"]), video["read_only"]) == (demo_video, True)
-    assert not video["bind"].get("create_host_path", False)  # a missing video is an error
+    video = mounts(camera)["/media"]
+    assert (video["type"], video["source"], video["read_only"]) == ("volume", "demo-media", True)
     assert camera["depends_on"]["mediamtx"]["condition"] == "service_started"
+    assert camera["depends_on"]["demo-media"]["condition"] == "service_completed_successfully"
+
+
+def test_the_demo_video_is_fetched_from_the_manifest_not_this_machine(
+    resolved: dict[str, Any],
+) -> None:
+    fetch = resolved["services"]["demo-media"]
+    name = fetch["command"][fetch["command"].index("pull") + 1]
+    entry = load_manifest()[name]
+    assert entry.kind == "sample" and entry.url and entry.url.startswith("https://")
+    folder = fetch["command"][fetch["command"].index("--models-dir") + 1]
+    assert mounts(fetch)[folder]["source"] == "demo-media"
+    assert f"-i /media/{entry.file}" in " ".join(resolved["services"]["demo-camera"]["command"])
+    assert fetch["build"]["target"] == "cpu"
+    # No service of any profile needs a file from outside the repository.
+    for service in resolved["services"].values():
+        for volume in service.get("volumes", []):
+            if volume["type"] == "bind":
+                assert Path(volume["source"]).is_relative_to(REPO_ROOT), volume
+
+
+def test_the_dockerfile_makes_the_demo_volume_writable() -> None:
+    assert "/var/lib/tracker/demo" in DOCKERFILE.read_text()
 
 
 def test_mediamtx_serves_the_demo_path(resolved: dict[str, Any]) -> None:
@@ -203,19 +216,50 @@ def test_mediamtx_serves_the_demo_path(resolved: dict[str, Any]) -> None:
     assert [port["target"] for port in server["ports"]] == [8554]
 
 
-def test_settings_come_from_the_environment(compose: Compose, demo_video: Path) -> None:
+def test_settings_come_from_the_environment(compose: Compose) -> None:
     env = {
         "TRACKER_PROFILE": "many-cameras",
         "TRACKER_DETECTOR": "yolo11s.pt",
         "TRACKER_PORT": "9000",
-        "DEMO_VIDEO": str(demo_video),
+        "TRACKER_API_KEY": "a-key-of-sixteen-chars",
+        "TRACKER_BIND": "0.0.0.0",
+        "TRACKER_MODELS_BASE_URL": "http://mirror.example/models",
     }
     result = compose.run("config", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     tracker = json.loads(result.stdout)["services"]["tracker"]
     assert tracker["environment"]["TRACKER_CONFIG"] == "/app/configs/many-cameras.yaml"
     assert tracker["environment"]["TRACKER_DETECTOR"] == "yolo11s.pt"
+    assert tracker["environment"]["TRACKER_API_KEY"] == "a-key-of-sixteen-chars"
+    assert tracker["environment"]["TRACKER_MODELS_BASE_URL"] == "http://mirror.example/models"
     assert tracker["ports"][0]["published"] == "9000"
+    assert tracker["ports"][0]["host_ip"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("name", [*TRACKERS, "mediamtx"])
+def test_ports_are_published_on_localhost_unless_told(resolved: dict[str, Any], name: str) -> None:
+    # Without TRACKER_API_KEY the API is open: not to the whole network by default.
+    assert [port["host_ip"] for port in resolved["services"][name]["ports"]] == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize("name", TRACKERS)
+def test_the_api_key_is_passed_into_the_container(resolved: dict[str, Any], name: str) -> None:
+    env = resolved["services"][name]["environment"]
+    assert "TRACKER_API_KEY" in env and env["TRACKER_API_KEY"] is None  # unset stays unset
+
+
+@pytest.mark.parametrize("spec", ["yolo11n.pt", "yolo11n", "yolo11s.pt"])
+def test_detector_weights_land_in_the_models_volume(resolved: dict[str, Any], spec: str) -> None:
+    # The service downloads a named detector to <models dir>/<file> (Ultralytics' own
+    # names included), and the models dir is the `models` volume: kept across re-creation.
+    service = resolved["services"]["tracker"]
+    models_dir = Path(service["environment"]["TRACKER_MODELS_DIR"])
+    assert mounts(service)[str(models_dir)]["source"] == "models"
+    entry = load_manifest().get(Path(spec).stem)
+    if entry is not None:  # downloaded by the service into <models dir>/<file>, verified
+        assert entry.downloader == "model_store" and entry.url and entry.sha256
+    else:  # no network here: only names Ultralytics itself would download
+        assert Path(resolve_model(spec, "detector", models_dir)).parent == models_dir
 
 
 def test_unset_model_variables_stay_unset(resolved: dict[str, Any]) -> None:

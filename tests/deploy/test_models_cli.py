@@ -215,7 +215,11 @@ def test_pull_offline_fails_clearly(
     result = run_models("pull", "--manifest", manifest, "--models-dir", folder, "served")
     assert result.code == EXIT_USAGE
     assert f"cannot download model 'served' from {closed_port_url}" in result.err
-    assert f"(offline? download it elsewhere and place served.onnx in {folder})" in result.err
+    assert (
+        "offline? run `tracker-service models pull served` on a machine with a network, or "
+        f"put served.onnx (from {closed_port_url}) into {folder}"
+    ) in result.err
+    assert result.err.count("\n") == 1  # one line
     assert leftovers(folder) == []
 
 

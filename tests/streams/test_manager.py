@@ -26,7 +26,7 @@ from tracker_service.streams import (
 from tracker_service.types import Detections
 
 FRAME_KEYS = {"type", "stream_id", "frame", "timestamp", "media_s", "lag_s", "tracks"}
-TRACK_KEYS = {"track_id", "identity_id", "label", "box_xyxy", "score", "state"}
+TRACK_KEYS = {"class", "identity_id", "label", "track_id", "box_xyxy", "score", "state"}
 IDENTITY_KEYS = {"type", "stream_id", "identity_id", "label", "track_id", "timestamp"}
 
 

@@ -24,7 +24,7 @@ from tracker_service.api.errors import install_error_handlers
 from tracker_service.api.guard import RequestGuard
 from tracker_service.api.logs import log_requests
 from tracker_service.api.metrics import build_registry
-from tracker_service.api.routes import health, identities, jobs, streams, ui
+from tracker_service.api.routes import docs, health, identities, jobs, streams, ui
 from tracker_service.api.services import Services, build_services
 from tracker_service.config import Config
 
@@ -82,6 +82,8 @@ def create_app(config: Config, services: Services | None = None) -> FastAPI:
         version="0.1.0",
         summary="Real-time person tracking with identities shared across cameras.",
         lifespan=lifespan,
+        docs_url=None,  # served by routes.docs from local assets, not a CDN
+        redoc_url=None,
     )
     app.state.config = config
     app.state.services = services
@@ -97,4 +99,5 @@ def create_app(config: Config, services: Services | None = None) -> FastAPI:
     for router in (jobs.router, streams.router, identities.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)
     ui.mount(app)
+    docs.mount(app)
     return app

@@ -14,7 +14,6 @@ from tracker_service.evaluation import (
     EvaluationError,
     EvaluationReport,
     TrackingMetrics,
-    evaluate_folders,
 )
 
 _AUTO = "auto"
@@ -74,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from tracker_service.evaluation import evaluate_folders  # TrackEval: only when used
+
     benchmark = None if args.benchmark == _AUTO else Benchmark(args.benchmark)
     try:
         report = evaluate_folders(args.gt_dir, args.results_dir, args.missing, benchmark)

@@ -9,14 +9,12 @@ no URL, offline, a download with the wrong checksum, no such folder).
 from __future__ import annotations
 
 import argparse
+import io
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Never
 
-from tqdm import tqdm
-
-from tracker_service.config import load_config
 from tracker_service.model_store import (
     MANIFEST_PATH,
     ModelCheck,
@@ -24,12 +22,13 @@ from tracker_service.model_store import (
     ModelError,
     ModelStatus,
     check_entry,
-    download_entry,
     load_manifest,
     manifest_entries,
+    obtain_entry,
     verify_dir,
 )
 
+_NULL = io.StringIO()  # --quiet: progress goes nowhere (not a terminal, and never read)
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 
@@ -89,6 +88,11 @@ def _add_pull(
         "--timeout", type=float, default=60.0, help="network timeout in seconds (%(default)s)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--base-url",
+        help="download from <URL>/<file> instead of the manifest's URLs (a mirror; "
+        "default: models_base_url, $TRACKER_MODELS_BASE_URL)",
+    )
     parser.set_defaults(handler=run_pull)
 
 
@@ -116,6 +120,8 @@ def _add_verify(
 
 def models_dir_of(args: argparse.Namespace) -> Path:
     """`--models-dir` if given, else the configured one (file < environment)."""
+    from tracker_service.config import load_config
+
     if args.models_dir is not None:
         return Path(args.models_dir)
     return load_config(args.config).models_dir
@@ -146,53 +152,44 @@ def _table(checks: Sequence[ModelCheck]) -> str:
 
 def run_pull(args: argparse.Namespace) -> int:
     root = models_dir_of(args)
+    from tracker_service.config import load_config
+
+    base_url = args.base_url or load_config(args.config).models_base_url
     entries = manifest_entries(args.names, load_manifest(args.manifest))
     for entry in entries:
-        if not args.force and check_entry(entry, root).status is ModelStatus.VERIFIED:
+        status = check_entry(entry, root).status
+        if not args.force and status is ModelStatus.VERIFIED:
             print(f"{entry.name}: {root / entry.file} already present and verified")
             continue
+        if status is not ModelStatus.ABSENT:  # corrupt, unverifiable, or --force: replace
+            _remove(root / entry.file)
         # A model without a URL, or a failed download, raises ModelError: the CLI exits 2.
-        path = _download_with_bar(entry, root, args.timeout, quiet=args.quiet)
-        if entry.sha256:
-            print(f"{entry.name}: downloaded to {path}, SHA-256 verified")
+        path = _pull(entry, root, base_url, args.timeout, quiet=args.quiet)
+        if entry.has_checksum:
+            print(f"{entry.name}: {path}, SHA-256 verified")
         else:
             print(f"{entry.name}: downloaded to {path}")
             print(f"warning: {entry.name} has no checksum in the manifest", file=sys.stderr)
     return EXIT_OK
 
 
-def _download_with_bar(entry: ModelEntry, root: Path, timeout_s: float, quiet: bool) -> Path:
-    bar = _ProgressBar(entry.name, quiet)
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _pull(
+    entry: ModelEntry, root: Path, base_url: str | None, timeout_s: float, quiet: bool
+) -> Path:
+    from tracker_service.progress import ProgressReport
+
+    report = ProgressReport(entry.name, byte_sizes=True, stream=None if not quiet else _NULL)
     try:
-        return download_entry(entry, root, timeout_s=timeout_s, progress=bar)
+        return obtain_entry(entry, root, base_url, report, timeout_s)
     finally:
-        bar.close()
-
-
-class _ProgressBar:
-    """A tqdm bar on stderr, made on the first chunk, once the server has said the size."""
-
-    def __init__(self, label: str, quiet: bool) -> None:
-        self._label = label
-        self._quiet = quiet
-        self._bar: tqdm[Never] | None = None
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self._bar is None:
-            self._bar = tqdm(
-                total=total,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=self._label,
-                disable=self._quiet,
-                file=sys.stderr,
-            )
-        self._bar.update(done - self._bar.n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        report.close()
 
 
 def run_verify(args: argparse.Namespace) -> int:

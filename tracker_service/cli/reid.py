@@ -8,14 +8,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # the toolkit (PyTorch) is imported inside the commands that use it
+    import numpy as np
+    from numpy.typing import NDArray
 
-if TYPE_CHECKING:
-    # The training toolkit is imported only inside the commands that use it, so that the
-    # service (`track`, `serve`, the API) never loads it.
     from tracker_service.reid.training.config import TrainConfig
-
 
 # Verification images read from --crops at most (a forward pass each, twice).
 MAX_VERIFY_CROPS = 64
@@ -204,6 +201,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not splits.can_evaluate:
         raise UsageError(f"{args.data} has no query and gallery images to evaluate on")
+
     settings = EvalConfig(
         metric=args.metric,
         flip=args.flip,
@@ -235,12 +233,9 @@ def _verification_crops(folder: Path | None) -> tuple[list[NDArray[np.uint8]], s
     from tracker_service.reid.training.datasets import IMAGE_SUFFIXES, read_image
 
     if folder is None:
-        # Weaker than real crops (no person structure), but still checks the whole graph.
-        rng = np.random.default_rng(0)
-        crops = [
-            rng.integers(0, 256, (160, 64, 3), dtype=np.uint8) for _ in range(RANDOM_VERIFY_CROPS)
-        ]
-        return crops, "random pixels (no --crops given)"
+        from tracker_service.reid.training.export import random_crops
+
+        return random_crops(RANDOM_VERIFY_CROPS), "random pixels (no --crops given)"
     if not folder.is_dir():
         raise UsageError(f"--crops {folder} is not a folder")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)

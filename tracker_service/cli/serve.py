@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from tracker_service.cli.track import add_model_options, cli_overrides
-from tracker_service.config import load_config
 
 
 def register(subparsers: Any) -> None:
@@ -28,6 +27,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from tracker_service.api import create_app
     from tracker_service.api.logs import configure_logging
+    from tracker_service.config import load_config
 
     overrides = cli_overrides(args)
     service: dict[str, Any] = {}

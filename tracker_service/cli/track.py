@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
+import signal
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tracker_service.config import Config
 
-from tracker_service.config import Config, load_config
-from tracker_service.motchallenge import iter_detections, read_seqinfo
-from tracker_service.runner import run_video
-from tracker_service.runtime import load_models, open_gallery
-from tracker_service.sinks.mot import format_mot_row
-from tracker_service.tracking import Tracker
-from tracker_service.video_file import SourceError, probe_video
+# The pipeline's modules (PyTorch, Ultralytics, OpenCV) are imported inside the commands:
+# `tracker-service --help` and argument errors must not wait for them.
 
 GALLERY_DIR = "gallery"
 
@@ -38,12 +35,19 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["embedder"] = {"model": args.embedder}
     if getattr(args, "models_dir", None):
         overrides["models_dir"] = str(args.models_dir)
+    output: dict[str, Any] = {}
     if getattr(args, "no_video", False):
-        overrides["output"] = {"video": False}
+        output["video"] = False
+    if getattr(args, "mot_ids", None):
+        output["mot_ids"] = args.mot_ids
+    if output:
+        overrides["output"] = output
     return overrides
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    from tracker_service.config import load_config
+
     return load_config(getattr(args, "config", None), cli_overrides(args))
 
 
@@ -54,7 +58,9 @@ def register(subparsers: Any) -> None:
         description="Run the full pipeline on VIDEO and write tracks.jsonl, mot.txt, "
         "annotated.mp4 and summary.json into --out.",
     )
-    track.add_argument("video", type=Path)
+    track.add_argument(
+        "video", type=Path, help="video file, or a camera device (/dev/video0, or its index 0)"
+    )
     track.add_argument("--out", type=Path, required=True, help="output folder")
     track.add_argument(
         "--gallery",
@@ -62,6 +68,11 @@ def register(subparsers: Any) -> None:
         help="identity gallery folder to use and update (default: a fresh one in --out)",
     )
     track.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    track.add_argument(
+        "--mot-ids",
+        choices=["track", "identity"],
+        help="ID column of mot.txt: track numbers (default, for MOT metrics) or identities",
+    )
     add_model_options(track)
     track.set_defaults(handler=run_track)
 
@@ -75,38 +86,74 @@ def register(subparsers: Any) -> None:
     mot.set_defaults(handler=run_track_mot)
 
 
-def run_track(args: argparse.Namespace) -> int:
+def _video_argument(video: Path) -> Path:
+    """The file to track, or the camera device (`/dev/video0`, or its index `0`), checked
+    before any model is loaded."""
+    from tracker_service.camera_devices import device_path, diagnose_device
     from tracker_service.cli import UsageError
+    from tracker_service.video_file import SourceError, probe_video
 
-    config = config_from_args(args)
-    video: Path = args.video
+    if (device := device_path(str(video))) is not None:
+        if not Path(device).exists():
+            raise UsageError(diagnose_device(device))
+        return Path(device)
     if not video.is_file():
         raise UsageError(f"video {video} does not exist or is not a file")
     try:
         probe_video(video)  # a file that is no video fails now, not after loading models
     except SourceError as exc:
         raise UsageError(str(exc)) from None
+    return video
+
+
+def _stop_on_ctrl_c(stop: threading.Event) -> Any:
+    """A camera never ends: Ctrl-C ends the run cleanly (outputs closed, summary written)."""
+    return signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+
+def fetch_configured_weights(config: Config) -> None:
+    """Download any configured model that is missing, before the pipeline's libraries are
+    imported (seconds of start-up): a first run offline fails at once, with one line."""
+    from tracker_service.model_store import fetch_weights
+
+    fetch_weights(config.detector.model, "detector", config.models_dir, config.models_base_url)
+    fetch_weights(config.embedder.model, "reid", config.models_dir, config.models_base_url)
+
+
+def run_track(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    video = _video_argument(args.video)
+    fetch_configured_weights(config)
+
+    from tracker_service.cli import UsageError
+    from tracker_service.progress import ProgressReport
+    from tracker_service.runner import RunCancelledError, run_video
+    from tracker_service.runtime import load_models, open_gallery
+    from tracker_service.video_file import SourceError, is_device
+
     out_dir: Path = args.out
     gallery_dir: Path = args.gallery or out_dir / GALLERY_DIR
     if args.gallery is None and gallery_dir.exists():
         shutil.rmtree(gallery_dir)  # a run's own gallery is part of its outputs: replaced
     models = load_models(config)
     gallery = open_gallery(config, models, gallery_dir)
-    bar = tqdm(desc=video.name, unit="frame", dynamic_ncols=True, file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        if total and bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
-
+    # A bar on a terminal; in a pipe or a log, a line per tenth (or minute, for a camera).
+    progress = ProgressReport(video.name, unit="frame")
+    stop = threading.Event()
+    previous = _stop_on_ctrl_c(stop) if is_device(video) else None
     try:
-        summary = run_video(video, out_dir, config, models, gallery, progress=progress)
+        summary = run_video(
+            video, out_dir, config, models, gallery, progress=progress, should_stop=stop.is_set
+        )
+    except RunCancelledError as exc:  # Ctrl-C on a camera: what was tracked is kept
+        print(f"{exc}; outputs in {out_dir}")
+        return 0
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     finally:
-        # Containers may announce a frame or two that cannot be decoded: end at what was read.
-        bar.total = bar.n
-        bar.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        progress.close()
         gallery.close()
     print(
         f"{summary.frames} frames at {summary.fps:.1f} fps | {summary.detections} detections, "
@@ -118,7 +165,11 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def run_track_mot(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    from tracker_service.motchallenge import iter_detections, read_seqinfo
+    from tracker_service.sinks.mot import format_mot_row
+    from tracker_service.tracking import Tracker
+
+    config = config_from_args(args)
     sequence: Path = args.sequence
     info = read_seqinfo(sequence)
     detections_file = sequence / "det" / "det.txt"

@@ -48,24 +48,42 @@ def _check_model_kind(path: str) -> None:
         )
 
 
+def _import_yolo(model_path: str) -> Any:
+    # Importing ultralytics sets OMP_NUM_THREADS=1 when unset, which would silently
+    # starve PyTorch and ONNX Runtime of threads later; keep the user's setting instead.
+    # YOLO_VERBOSE=False keeps its INFO chatter (settings file created, "Loading ... for
+    # OpenVINO inference" on every load) out of our output; its warnings still show.
+    # YOLO_OFFLINE, once the weights are on disk: otherwise Ultralytics resolves DNS names
+    # at import to decide whether it is online and, if so, sends usage analytics of every
+    # prediction to Google Analytics: nothing a CCTV service may do. Left unset only for an
+    # Ultralytics asset name that Ultralytics itself must still download.
+    previous_threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    if Path(model_path).exists():
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics.models.yolo import YOLO
+
+    if previous_threads is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    return YOLO
+
+
 class UltralyticsDetector:
     """YOLO person detector."""
 
-    def __init__(self, config: DetectorConfig, models_dir: Path) -> None:
-        # Importing ultralytics sets OMP_NUM_THREADS=1 when unset, which would silently
-        # starve PyTorch and ONNX Runtime of threads later; keep the user's setting instead.
-        previous_threads = os.environ.get("OMP_NUM_THREADS")
-        from ultralytics.models.yolo import YOLO
-
-        if previous_threads is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        self.config = config
-        self.model_path = resolve_model(config.model, "detector", models_dir)
+    def __init__(
+        self, config: DetectorConfig, models_dir: Path, base_url: str | None = None
+    ) -> None:
+        # Resolved (downloaded) before Ultralytics is imported: an offline first run then
+        # fails with our one line, not after Ultralytics' own start-up messages.
+        self.model_path = resolve_model(config.model, "detector", models_dir, base_url)
         _check_model_kind(self.model_path)
+        yolo = _import_yolo(self.model_path)
+        self.config = config
         self.device = pick_device(config.device)
         try:
             # Any: Ultralytics' return types are unions over streaming modes we do not use.
-            self._model: Any = YOLO(self.model_path, task="detect")
+            self._model: Any = yolo(self.model_path, task="detect")
         except Exception as exc:  # Ultralytics raises many types for a bad file
             raise ModelError(f"detector {self.model_path} cannot be loaded: {exc}") from exc
         names: Any = getattr(self._model, "names", {}) or {}

@@ -2,14 +2,17 @@
 
 The metrics are TrackEval's (its metric and dataset classes do the scoring); this package
 reads and validates the files, lays them out for TrackEval and collects its results.
+TrackEval (and SciPy behind it) is imported only when `evaluate*` is first used, so that
+importing this package for its types and errors stays cheap (the CLI's start-up).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from tracker_service.evaluation.errors import (
     EvaluationError,
     MissingResultsError,
     MotFormatError,
 )
-from tracker_service.evaluation.evaluator import evaluate, evaluate_folders
 from tracker_service.evaluation.metrics import EvaluationReport, SequenceReport, TrackingMetrics
 from tracker_service.evaluation.mot_files import (
     GT_MIN_COLUMNS,
@@ -29,6 +32,20 @@ from tracker_service.evaluation.sequences import (
     load_sequences,
     prepare_sequence,
 )
+
+if TYPE_CHECKING:
+    from tracker_service.evaluation.evaluator import evaluate, evaluate_folders
+
+_LAZY = frozenset({"evaluate", "evaluate_folders"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from tracker_service.evaluation import evaluator
+
+        return getattr(evaluator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "GT_MIN_COLUMNS",

@@ -45,13 +45,15 @@ def backend_for(path: Path) -> Backend:
     raise ModelError(f"re-ID model {path} has an unsupported file type; expected {SUPPORTED_KINDS}")
 
 
-def load_embedder(config: EmbedderConfig, models_dir: Path) -> Embedder:
+def load_embedder(
+    config: EmbedderConfig, models_dir: Path, base_url: str | None = None
+) -> Embedder:
     """Resolve `config.model` and load it with the configured (or file-implied) backend.
 
     Raises ModelError when the model cannot be found, is of an unsupported type, or does
     not load; ConfigError for a device setting that is not auto, cpu, cuda or cuda:N.
     """
-    path = Path(resolve_model(config.model, "reid", models_dir))
+    path = Path(resolve_model(config.model, "reid", models_dir, base_url))
     if path.is_dir():
         raise ModelError(f"re-ID model {path} is a directory; expected a file: {SUPPORTED_KINDS}")
     backend = backend_for(path) if config.backend == "auto" else config.backend

@@ -290,11 +290,16 @@ class OnnxEmbedder:
         else:
             candidate, mode = self._dynamic_session(model, fixed, providers), "made-dynamic"
         if candidate is not None and self._agrees(candidate, probe, reference):
-            logger.info("%s: batching %s", self.model_path, mode)
+            if mode == "made-dynamic":  # said in plain words: this is a user-visible line
+                logger.info(
+                    "%s: exported for %d crop(s) per call; runs any number of crops per call",
+                    self.model_path.name,
+                    fixed,
+                )
             return candidate, mode
         logger.info(
-            "%s: batches of more than %d do not match per-sample runs; running chunks of %d",
-            self.model_path,
+            "%s: results for more than %d crop(s) per call differ; running %d at a time",
+            self.model_path.name,
             fixed or 1,
             fixed or 1,
         )

@@ -127,6 +127,11 @@ class StreamManager:
             target = parse_source(url)
         except UnsupportedSourceError as exc:
             raise InvalidStreamError(str(exc)) from None
+        if target.kind is SourceKind.DEVICE and not self.config.streams.allow_devices:
+            raise InvalidStreamError(
+                f"camera devices such as {target.display} are not allowed on this service "
+                "(set streams.allow_devices: true, or TRACKER_STREAMS__ALLOW_DEVICES=true)"
+            )
         shown_name = _check_name(name) or _shortened(target.display)
         with self._lock:
             if len(self._streams) >= self.config.streams.max_streams:

@@ -34,6 +34,7 @@ from urllib.parse import SplitResult, urlsplit
 import cv2
 import psutil
 
+from tracker_service.camera_devices import device_path
 from tracker_service.config import Config, StreamsConfig
 from tracker_service.streams.source import LiveSource
 from tracker_service.streams.state import SourceState
@@ -137,6 +138,9 @@ class DestinationPolicy:
         `UnsupportedSourceError`) otherwise. Files come back as file:// URLs of the resolved
         path. Nothing is opened or connected to here."""
         text = url.strip()
+        if device_path(text) is not None:
+            # A local camera device: allowed or not by `streams.allow_devices` (the manager).
+            return text
         parts = _split(text)
         scheme = parts.scheme.lower() if parts is not None else ""
         if parts is None or scheme == "file" or not scheme or len(scheme) == 1:
@@ -254,6 +258,8 @@ class PolicedSource(LiveSource):
         self.policy = policy
 
     def _open_network(self) -> cv2.VideoCapture | None:
+        if self.target.kind is SourceKind.DEVICE:
+            return super()._open_network()  # a local device: no destination to check
         try:
             location = self.policy.connect_location(self.target)
         except UnsupportedSourceError as exc:

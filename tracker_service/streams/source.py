@@ -10,11 +10,8 @@ long as the source exists: a camera that refuses today may answer after a power 
 state says `reconnecting` with the last error meanwhile. Only what can never work ends in
 `failed`: a file that does not exist or holds no video. Files (paths or file:// URLs) are
 read at their own frame rate, like a camera, and can loop forever for soak tests and demos.
-HTTP(S) sources are read like cameras (MJPEG, HLS): as fast as they come, reconnecting when
-they end.
-
-URL parsing, FFmpeg options and failure diagnosis: `target`; states, frames and status:
-`state`; the camera-clock meter: `timeline`.
+HTTP(S) sources (MJPEG, HLS) and camera devices are read like cameras.
+URL parsing, FFmpeg options, diagnosis: `target`; states and frames: `state`; `timeline`.
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracker_service.camera_devices import diagnose_device, open_device
 from tracker_service.config import StreamsConfig
 from tracker_service.streams.state import LiveFrame, SourceState, SourceStatus, StateChange
 from tracker_service.streams.target import (
@@ -50,8 +48,7 @@ logger = logging.getLogger(__name__)
 _PACING_RESYNC_S = 1.0
 # State changes kept for the consumer between two looks: enough for any realistic burst.
 _MAX_PENDING_CHANGES = 64
-# A read that blocked this share of the read timeout ended by FFmpeg's timeout (it fires at
-# the timeout, within milliseconds), not by data arriving.
+# A read that blocked this share of the read timeout ended by FFmpeg's timeout, not by data.
 _STALE_READ_SHARE = 0.9
 
 
@@ -251,21 +248,27 @@ class LiveSource:
                 self._reconnects += 1
 
     def _open_network(self) -> cv2.VideoCapture | None:
-        # API streams override this: streams/policy.py `PolicedSource`.
-        capture = self._open_capture(self.target.location)
+        """Open a network camera or a device (API streams: policy.py `PolicedSource`)."""
+        location, device = self.target.location, self.target.kind is SourceKind.DEVICE
+        capture = self._open_capture(location)
         if capture is None:
             # `reconnecting` from the first failure on: the source keeps trying, with backoff.
-            self._update_state(SourceState.RECONNECTING, diagnose_network_failure(self.target))
+            problem = diagnose_device(location) if device else diagnose_network_failure(self.target)
+            self._update_state(SourceState.RECONNECTING, problem)
         return capture
 
     def _open_capture(self, location: str) -> cv2.VideoCapture | None:
-        params = [
+        timeouts = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             round(self.config.open_timeout_s * 1000),
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             round(self.config.read_timeout_s * 1000),
         ]
-        capture = cv2.VideoCapture(location, cv2.CAP_FFMPEG, params)
+        capture = (
+            open_device(location)
+            if self.target.kind is SourceKind.DEVICE
+            else cv2.VideoCapture(location, cv2.CAP_FFMPEG, timeouts)
+        )
         if capture.isOpened():
             self._begin_session(capture)
             return capture

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 from urllib.request import url2pathname
 
+from tracker_service.camera_devices import device_path
 from tracker_service.config import StreamsConfig
 from tracker_service.video_file import FileProblem, file_problem
 
@@ -41,6 +42,7 @@ class UnsupportedSourceError(ValueError):
 class SourceKind(StrEnum):
     NETWORK = "network"
     FILE = "file"
+    DEVICE = "device"  # a V4L2 camera (camera_devices.py), read like a network camera
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,8 @@ def parse_source(url: str) -> SourceTarget:
     text = url.strip()
     if not text:
         raise UnsupportedSourceError("the stream URL is empty")
+    if (device := device_path(text)) is not None:
+        return SourceTarget(SourceKind.DEVICE, device, device)
     try:
         parts = urlsplit(text)
     except ValueError as exc:

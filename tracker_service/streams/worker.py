@@ -4,7 +4,7 @@ The worker takes the newest frame (older ones were dropped by the source, never 
 runs the pipeline on it and publishes events to subscribers:
 
 - `{"type": "frame", "stream_id", "frame", "timestamp", "media_s", "lag_s", "tracks": [
-  {"track_id", "identity_id", "label", "box_xyxy", "score", "state"}]}` per processed frame
+  {"class", "identity_id", "label", "track_id", "box_xyxy", "score", "state"}]}` per frame
   (`frame` counts processed frames from 0; `timestamp` is the capture's wall time);
 - `{"type": "identity_appeared" | "identity_left", "stream_id", "identity_id", "label",
   "track_id", "timestamp"}`, published before the frame event of the same frame;

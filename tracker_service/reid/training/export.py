@@ -44,7 +44,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from tracker_service.model_store import sha256_of
+from tracker_service.model_store import card_path_for, sha256_of
 from tracker_service.reid.onnx_embedder import OnnxEmbedder
 from tracker_service.reid.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess_batch
 from tracker_service.reid.training.checkpoint import LoadedModel
@@ -318,8 +318,11 @@ def _default_opset(path: Path) -> int:
     )
 
 
-def card_path_for(onnx_path: Path) -> Path:
-    return onnx_path.with_suffix(".json")
+def random_crops(count: int) -> list[NDArray[np.uint8]]:
+    """Crops of random pixels to verify an export on when no real crops are at hand: weaker
+    than real ones (no person structure), but they still run the whole graph."""
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (160, 64, 3), dtype=np.uint8) for _ in range(count)]
 
 
 def export_onnx(
