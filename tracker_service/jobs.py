@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker_service.config import Config
+from tracker_service.events import EventSink
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runner import RunCancelledError, run_video
 from tracker_service.runtime import Models
@@ -78,6 +79,17 @@ class Job:
             return 0.0
         return min(1.0, self.frames_done / self.frames_total)
 
+    def event(self) -> dict[str, object]:
+        """What a job state change says on the event bus."""
+        return {
+            "job_id": self.job_id,
+            "state": self.state.value,
+            "filename": self.filename,
+            "progress": self.progress,
+            "error": self.error,
+            "timestamp": time.time(),
+        }
+
     def to_json(self) -> str:
         data = asdict(self)
         data["state"] = self.state.value
@@ -112,8 +124,10 @@ class JobManager:
         config: Config,
         models: Models,
         gallery: Gallery,
+        events: EventSink | None = None,
     ) -> None:
         self.config = config
+        self.events = events
         self.models = models
         self.gallery = gallery
         self.root = config.data_dir / "jobs"
@@ -186,6 +200,8 @@ class JobManager:
             self._jobs[job_id] = job
             self._controls[job_id] = _Control()
             self._save(job)
+            if self.events is not None:
+                self.events.job_event(job.event())
             self._enforce_retention()
         return job
 
@@ -305,6 +321,8 @@ class JobManager:
         self._jobs[job.job_id] = updated
         if persist:
             self._save(updated)
+        if self.events is not None and updated.state is not job.state:
+            self.events.job_event(updated.event())
         return updated
 
     def _save(self, job: Job) -> None:

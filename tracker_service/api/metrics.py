@@ -25,6 +25,8 @@ class ServiceCollector(Collector):
         yield from self._jobs(services)
         yield from self._gallery(services)
         yield from self._streams(services)
+        if services.events is not None:
+            yield from self._events(services.events.stats())
 
     @staticmethod
     def _jobs(services: Services) -> Iterator[Metric]:
@@ -41,6 +43,20 @@ class ServiceCollector(Collector):
         exemplars.add_metric([], services.gallery.exemplar_count)
         yield identities
         yield exemplars
+
+    @staticmethod
+    def _events(stats: dict[str, float]) -> Iterator[Metric]:
+        connected = GaugeMetricFamily("tracker_mqtt_connected", "1 while the broker is connected")
+        connected.add_metric([], stats["connected"])
+        pending = GaugeMetricFamily("tracker_mqtt_pending", "events waiting for the broker")
+        pending.add_metric([], stats["pending"])
+        published = CounterMetricFamily("tracker_mqtt_published", "events handed to the broker")
+        published.add_metric([], stats["published"])
+        dropped = CounterMetricFamily(
+            "tracker_mqtt_dropped", "events dropped because the outbox was full"
+        )
+        dropped.add_metric([], stats["dropped"])
+        yield from (connected, pending, published, dropped)
 
     @staticmethod
     def _streams(services: Services) -> Iterator[Metric]:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from tracker_service.config import Config
+from tracker_service.events import EventSink, open_events
 from tracker_service.jobs import JobManager
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models, load_models, open_gallery
@@ -24,6 +25,7 @@ class Services:
     gallery: Gallery
     jobs: JobManager
     streams: StreamManager
+    events: EventSink | None = None
     started_at: float = field(default_factory=time.time)
 
     def close(self) -> None:
@@ -31,6 +33,8 @@ class Services:
         self.streams.stop_all()
         self.jobs.stop()
         self.gallery.close()
+        if self.events is not None:
+            self.events.close()
 
 
 def build_services(config: Config) -> Services:
@@ -39,8 +43,9 @@ def build_services(config: Config) -> Services:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     models = load_models(config)
     gallery = open_gallery(config, models, config.data_dir / GALLERY_DIR)
-    jobs = JobManager(config, models, gallery)
-    streams = StreamManager(models, gallery, config)
+    events = open_events(config.events)
+    jobs = JobManager(config, models, gallery, events)
+    streams = StreamManager(models, gallery, config, events)
     jobs.start()
     logger.info(
         "services ready in %.1f s: gallery %d identities, %d jobs on disk",
@@ -48,4 +53,4 @@ def build_services(config: Config) -> Services:
         len(gallery),
         len(jobs.list()),
     )
-    return Services(config, models, gallery, jobs, streams)
+    return Services(config, models, gallery, jobs, streams, events)

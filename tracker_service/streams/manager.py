@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker_service.config import Config
+from tracker_service.events import EventSink
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
@@ -92,8 +93,11 @@ class _Entry:
 class StreamManager:
     """Live streams, each with its own source and worker thread."""
 
-    def __init__(self, models: Models, gallery: Gallery, config: Config) -> None:
+    def __init__(
+        self, models: Models, gallery: Gallery, config: Config, events: EventSink | None = None
+    ) -> None:
         self.models = models
+        self.events = events
         self.gallery = gallery
         self.config = config
         self._lock = threading.Lock()
@@ -135,6 +139,7 @@ class StreamManager:
                 config=self.config,
                 # Sightings name the camera as the user does (the id keeps it unique).
                 source_name=f"{shown_name} [{stream_id}]",
+                forward=None if self.events is None else self.events.stream_event,
             )
             entry = _Entry(shown_name, source.loop, time.time(), worker)
             self._streams[stream_id] = entry
@@ -160,6 +165,8 @@ class StreamManager:
         if entry is None:
             raise StreamNotFoundError(stream_id)
         entry.worker.stop(timeout)
+        if self.events is not None:
+            self.events.stream_removed(stream_id)
         logger.info("stream %s removed", stream_id)
         return self._info(stream_id, entry)
 

@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from tracker_service.config import Config
@@ -66,6 +67,7 @@ class StreamWorker:
         gallery: Gallery,
         config: Config,
         source_name: str | None = None,
+        forward: Callable[[Event], None] | None = None,
     ) -> None:
         self.stream_id = stream_id
         self.source = source
@@ -77,7 +79,9 @@ class StreamWorker:
         # stream, because every stream's track ids start at 1.
         self.source_name = source_name or f"{source.target.display} [{stream_id}]"
         self.started_at = time.time()
-        self._hub = EventHub(config.streams.subscriber_queue, config.streams.max_subscribers)
+        self._hub = EventHub(
+            config.streams.subscriber_queue, config.streams.max_subscribers, forward
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"stream:{stream_id}", daemon=True)
         self._stats_lock = threading.Lock()
