@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -42,9 +43,14 @@ class JobsConfig(StrictModel):
         description="postgresql://... : one job queue shared by every node (inputs and results "
         "in data_dir, which must then be a folder every node mounts); unset: in this process",
     )
+    folder: Path | None = Field(
+        None,
+        description="job inputs and results (default: data_dir/jobs); with url set, a folder "
+        "every node mounts at the same path",
+    )
     lease_s: float = Field(
         30.0,
-        ge=2.0,
+        ge=3.0,
         le=3600.0,
         description="a running job whose node stops renewing its lease for this long is taken "
         "over by another node",

@@ -130,7 +130,7 @@ class JobManager:
         self.events = events
         self.models = models
         self.gallery = gallery
-        self.root = config.data_dir / "jobs"
+        self.root = config.jobs.folder or config.data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}

@@ -68,6 +68,13 @@ def people_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def short_people_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One and a half seconds of people-detection.mp4: an upload that runs in seconds."""
+    source = require_asset("videos/people-detection.mp4")
+    return cut_clip(source, tmp_path_factory.mktemp("clips") / "short.mp4", 1.5)
+
+
+@pytest.fixture(scope="session")
 def campus_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ten seconds of PETS09-S2L1: several people walk in, cross and leave at once."""
     source = require_asset("videos/pets09-s2l1.mp4")

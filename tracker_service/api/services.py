@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from tracker_service.config import Config
 from tracker_service.events import EventSink, open_events
 from tracker_service.jobs import JobManager
+from tracker_service.jobs_shared import SharedJobManager
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models, load_models, open_gallery
 from tracker_service.streams.manager import StreamManager
@@ -23,7 +24,7 @@ class Services:
     config: Config
     models: Models
     gallery: Gallery
-    jobs: JobManager
+    jobs: JobManager | SharedJobManager
     streams: StreamManager
     events: EventSink | None = None
     started_at: float = field(default_factory=time.time)
@@ -37,6 +38,15 @@ class Services:
             self.events.close()
 
 
+def open_jobs(
+    config: Config, models: Models, gallery: Gallery, events: EventSink | None
+) -> JobManager | SharedJobManager:
+    """The shared queue in PostgreSQL when `jobs.url` is set, else this process's own."""
+    if config.jobs.url is not None:
+        return SharedJobManager(config, models, gallery, events)
+    return JobManager(config, models, gallery, events)
+
+
 def build_services(config: Config) -> Services:
     """Load models and open the persistent gallery and job store (slow: seconds)."""
     started = time.perf_counter()
@@ -44,7 +54,7 @@ def build_services(config: Config) -> Services:
     models = load_models(config)
     gallery = open_gallery(config, models, config.data_dir / GALLERY_DIR)
     events = open_events(config.events)
-    jobs = JobManager(config, models, gallery, events)
+    jobs = open_jobs(config, models, gallery, events)
     streams = StreamManager(models, gallery, config, events)
     jobs.start()
     logger.info(
