@@ -24,7 +24,7 @@ from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.events import EventSink
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runner import RunCancelledError, run_video
 from tracker_service.runtime import Models
 from tracker_service.video_file import SourceError
@@ -123,7 +123,7 @@ class JobManager:
         self,
         config: Config,
         models: Models,
-        gallery: Gallery,
+        gallery: IdentityGallery,
         events: EventSink | None = None,
     ) -> None:
         self.config = config

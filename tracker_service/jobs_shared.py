@@ -34,9 +34,10 @@ from tracker_service.config import Config
 from tracker_service.events import EventSink
 from tracker_service.jobs import Job, JobNotFoundError, JobState, QueueFullError
 from tracker_service.postgres import open_pool
-from tracker_service.reid.gallery import Gallery
-from tracker_service.runner import Models, RunCancelledError, run_video
-from tracker_service.sources import SourceError
+from tracker_service.reid.identity_gallery import IdentityGallery
+from tracker_service.runner import RunCancelledError, run_video
+from tracker_service.runtime import Models
+from tracker_service.video_file import SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,11 @@ class SharedJobManager:
     """Jobs in PostgreSQL, run by whichever node's worker claims them first."""
 
     def __init__(
-        self, config: Config, models: Models, gallery: Gallery, events: EventSink | None = None
+        self,
+        config: Config,
+        models: Models,
+        gallery: IdentityGallery,
+        events: EventSink | None = None,
     ) -> None:
         if config.jobs.url is None:
             raise ValueError("jobs.url is not set")

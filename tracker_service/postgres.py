@@ -8,8 +8,10 @@ Error messages never carry the URL (it may hold a password).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import psycopg
+from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
 logger = logging.getLogger(__name__)
@@ -22,7 +24,12 @@ class DatabaseUnavailableError(RuntimeError):
     """The shared database cannot be reached; the message says why (without the URL)."""
 
 
-def open_pool(url: str, name: str, max_size: int = 8) -> ConnectionPool:
+def open_pool(
+    url: str,
+    name: str,
+    max_size: int = 8,
+    configure: Callable[[psycopg.Connection[TupleRow]], None] | None = None,
+) -> ConnectionPool:
     """A pool of connections to `url`; fails now, saying why, when it cannot connect."""
     check_reachable(url, name)
     pool = ConnectionPool(
@@ -33,6 +40,7 @@ def open_pool(url: str, name: str, max_size: int = 8) -> ConnectionPool:
         open=False,
         timeout=POOL_TIMEOUT_S,
         check=ConnectionPool.check_connection,
+        configure=configure,
         kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "autocommit": False},
     )
     try:

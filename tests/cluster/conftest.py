@@ -1,46 +1,18 @@
-"""Real servers for the scale-out tests (marker `cluster`): PostgreSQL + pgvector, Mosquitto.
-
-Each is started once per session on a free port of 127.0.0.1 in a temp folder and stopped at
-the end; a test that needs a missing one is skipped with the reason.
-"""
+"""Fixtures of the scale-out tests (marker `cluster`): clips cut from the shared videos, the
+real models. The servers (`postgres`, `broker`) are session fixtures of tests/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
 
-from tests.cluster.servers import (
-    MosquittoBroker,
-    PostgresServer,
-    mosquitto_unavailable,
-    postgres_unavailable,
-)
 from tests.conftest import require_asset
 from tests.streams.conftest import real_config, real_gallery, real_models
 
 __all__ = ["real_config", "real_gallery", "real_models"]  # the real models, shared fixtures
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    reason = postgres_unavailable()
-    if reason:
-        pytest.skip(reason)
-    with PostgresServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def broker() -> Iterator[MosquittoBroker]:
-    reason = mosquitto_unavailable()
-    if reason:
-        pytest.skip(reason)
-    with MosquittoBroker() as server:
-        yield server
 
 
 def cut_clip(source: Path, target: Path, seconds: float) -> Path:

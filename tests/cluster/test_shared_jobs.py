@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,19 +20,11 @@ UPLOADS = 20
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
-def fresh_database(server: PostgresServer) -> str:
-    """A new, empty database on `server`; its URL."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.url, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return server.url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(scope="module")
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer, broker: MosquittoBroker
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess, str]]:
-    database = fresh_database(postgres)
+    database = postgres.fresh_database()
     root = tmp_path_factory.mktemp("cluster")
     shared = {
         "TRACKER_JOBS__URL": database,

@@ -10,7 +10,7 @@ from tracker_service.config import Config
 from tracker_service.events import EventSink, open_events
 from tracker_service.jobs import JobManager
 from tracker_service.jobs_shared import SharedJobManager
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models, load_models, open_gallery
 from tracker_service.streams.manager import StreamManager
 
@@ -23,7 +23,7 @@ GALLERY_DIR = "gallery"
 class Services:
     config: Config
     models: Models
-    gallery: Gallery
+    gallery: IdentityGallery
     jobs: JobManager | SharedJobManager
     streams: StreamManager
     events: EventSink | None = None
@@ -39,7 +39,7 @@ class Services:
 
 
 def open_jobs(
-    config: Config, models: Models, gallery: Gallery, events: EventSink | None
+    config: Config, models: Models, gallery: IdentityGallery, events: EventSink | None
 ) -> JobManager | SharedJobManager:
     """The shared queue in PostgreSQL when `jobs.url` is set, else this process's own."""
     if config.jobs.url is not None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from tracker_service.crops import crop_boxes
 from tracker_service.pipeline.cache import EmbeddingCache
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.types import FloatArray, Frame, TrackSnapshot
 
 THUMBNAIL_HEIGHT = 128
@@ -44,7 +44,7 @@ class IdentityBook:
 
     def __init__(
         self,
-        gallery: Gallery,
+        gallery: IdentityGallery,
         cache: EmbeddingCache,
         source: str,
         samples_needed: int = 1,

@@ -18,7 +18,7 @@ from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.gate import GateDecision, ReidGate
 from tracker_service.pipeline.identities import IdentityBook
 from tracker_service.reid.base import Embedder
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.tracking import Tracker, TrackerOutput
 from tracker_service.types import (
     Detections,
@@ -77,7 +77,7 @@ class StreamPipeline:
         *,
         detector: Detector,
         embedder: Embedder,
-        gallery: Gallery,
+        gallery: IdentityGallery,
         config: Config,
         fps: float,
         source: str,

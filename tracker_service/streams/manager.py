@@ -18,7 +18,7 @@ from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.events import EventSink
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
 from tracker_service.streams.snapshot import JpegSnapshot
@@ -94,7 +94,11 @@ class StreamManager:
     """Live streams, each with its own source and worker thread."""
 
     def __init__(
-        self, models: Models, gallery: Gallery, config: Config, events: EventSink | None = None
+        self,
+        models: Models,
+        gallery: IdentityGallery,
+        config: Config,
+        events: EventSink | None = None,
     ) -> None:
         self.models = models
         self.events = events

@@ -35,7 +35,7 @@ from tracker_service.config import Config
 from tracker_service.detection import Detector
 from tracker_service.pipeline import StreamPipeline
 from tracker_service.reid.base import Embedder
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.streams.events import Event, EventHub, Subscription
 from tracker_service.streams.snapshot import JpegSnapshot, LatestJpeg
 from tracker_service.streams.source import LiveSource
@@ -64,7 +64,7 @@ class StreamWorker:
         *,
         detector: Detector,
         embedder: Embedder,
-        gallery: Gallery,
+        gallery: IdentityGallery,
         config: Config,
         source_name: str | None = None,
         forward: Callable[[Event], None] | None = None,
