@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from tracker_service.api.services import Services
+from tracker_service.reid.gallery import GalleryError
 
 
 class ServiceCollector(Collector):
@@ -38,9 +39,12 @@ class ServiceCollector(Collector):
     @staticmethod
     def _gallery(services: Services) -> Iterator[Metric]:
         identities = GaugeMetricFamily("tracker_gallery_identities", "identities in the gallery")
-        identities.add_metric([], len(services.gallery))
         exemplars = GaugeMetricFamily("tracker_gallery_exemplars", "exemplar embeddings kept")
-        exemplars.add_metric([], services.gallery.exemplar_count)
+        try:
+            identities.add_metric([], len(services.gallery))
+            exemplars.add_metric([], services.gallery.exemplar_count)
+        except GalleryError:  # a shared gallery's database is away: no figure, no failure
+            return
         yield identities
         yield exemplars
 

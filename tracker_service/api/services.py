@@ -10,6 +10,7 @@ from tracker_service.config import Config
 from tracker_service.events import EventSink, open_events
 from tracker_service.jobs import JobManager
 from tracker_service.jobs_shared import SharedJobManager
+from tracker_service.postgres import check_reachable
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models, load_models, open_gallery
 from tracker_service.streams.manager import StreamManager
@@ -51,6 +52,10 @@ def build_services(config: Config) -> Services:
     """Load models and open the persistent gallery and job store (slow: seconds)."""
     started = time.perf_counter()
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    # The shared database first: while it is away nothing else is worth loading.
+    for name, url in (("gallery", config.gallery.url), ("jobs", config.jobs.url)):
+        if url is not None:
+            check_reachable(url, name)
     models = load_models(config)
     gallery = open_gallery(config, models, config.data_dir / GALLERY_DIR)
     events = open_events(config.events)

@@ -17,7 +17,9 @@ merge undone, never half done.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from collections.abc import Collection, Iterator
 from typing import LiteralString
 
@@ -25,9 +27,9 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import TupleRow
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from tracker_service.postgres import DatabaseUnavailableError, check_reachable, open_pool
+from tracker_service.postgres import CONNECT_TIMEOUT_S, check_reachable, open_pool
 from tracker_service.reid.gallery_pg_schema import RECORD_SELECT, SCHEMA, array, stored_identity
 from tracker_service.reid.gallery_store import (
     MAX_SIGHTINGS_PER_IDENTITY,
@@ -35,6 +37,7 @@ from tracker_service.reid.gallery_store import (
     Sighting,
     StoredIdentity,
 )
+from tracker_service.reid.identity_gallery import GalleryUnavailableError
 from tracker_service.reid.sightings import OpenSighting
 from tracker_service.types import FloatArray
 
@@ -42,6 +45,10 @@ from tracker_service.types import FloatArray
 # exemplar of several identities, each with up to `max_exemplars` views, when some of the
 # nearest belong to excluded identities.
 SEARCH_DEPTH = 200
+# After a failed connection, operations fail at once for this long before trying again: a
+# stream must not wait for a connection timeout on every frame while the database is away.
+OFFLINE_RETRY_S = 5.0
+logger = logging.getLogger(__name__)
 _CREATE_LOCK = 0x7A11E  # advisory lock key: one identity creation at a time, cluster-wide
 
 
@@ -54,6 +61,8 @@ class PostgresGalleryStore:
         self._prepare(url, embedder_id)
         self._pool: ConnectionPool = open_pool(url, "gallery", configure=register_vector)
         self._local = threading.local()
+        self._offline_until = 0.0
+        self.offline_reason: str | None = None  # why the database is unreachable, or None
 
     def _prepare(self, url: str, embedder_id: str) -> None:
         """The extension, the tables and the embedder check, once, by one node at a time."""
@@ -90,7 +99,7 @@ class PostgresGalleryStore:
         if getattr(self._local, "db", None) is not None:
             yield  # nested: part of the outer transaction
             return
-        with self._pool.connection() as db:
+        with self._connection() as db:
             self._local.db = db
             try:
                 with db.transaction():
@@ -104,11 +113,25 @@ class PostgresGalleryStore:
         if current is not None:
             yield current
             return
+        with self._connection() as db:
+            yield db
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        """A pooled connection; `GalleryUnavailableError` when the database cannot be
+        reached, at once (without waiting for the pool) for `OFFLINE_RETRY_S` after that."""
+        if time.monotonic() < self._offline_until:
+            raise GalleryUnavailableError(self.offline_reason or "unreachable")
         try:
-            with self._pool.connection() as db:
+            with self._pool.connection(timeout=CONNECT_TIMEOUT_S) as db:
                 yield db
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailableError(f"the gallery database: {exc}") from None
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            self.offline_reason = f"the gallery database is unreachable: {reason}"
+            self._offline_until = time.monotonic() + OFFLINE_RETRY_S
+            logger.warning("%s; retrying in %.0f s", self.offline_reason, OFFLINE_RETRY_S)
+            raise GalleryUnavailableError(self.offline_reason) from None
+        self.offline_reason = None
 
     def close(self) -> None:
         self._pool.close()

@@ -13,6 +13,7 @@ it creates an identity, so that two nodes looking at the same new person agree o
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Collection
@@ -21,10 +22,13 @@ from tracker_service.config import GalleryConfig
 from tracker_service.reid.gallery import IdentityRecord, Match, Resolution, admits_exemplar, unit
 from tracker_service.reid.gallery_pg import PostgresGalleryStore
 from tracker_service.reid.gallery_store import GalleryError, Sighting, StoredIdentity
-from tracker_service.reid.sightings import SightingBuffer
+from tracker_service.reid.identity_gallery import GalleryUnavailableError
+from tracker_service.reid.sightings import OpenSighting, SightingBuffer
 from tracker_service.types import FloatArray
 
 _MAX_ALIAS_HOPS = 64
+MAX_UNWRITTEN_SIGHTINGS = 100_000
+logger = logging.getLogger(__name__)
 
 
 class SharedGallery:
@@ -39,12 +43,16 @@ class SharedGallery:
         # Guards the in-memory buffer of this node's open sightings only.
         self._buffer_lock = threading.Lock()
         self._open_sightings = SightingBuffer()
+        self._ended: list[OpenSighting] = []  # ended tracks whose sighting is not written yet
 
     def save(self) -> None:
         self.flush()
 
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        except GalleryUnavailableError as exc:
+            logger.error("closing the gallery: sightings not written: %s", exc)
         self._store.close()
 
     # -- matching -----------------------------------------------------------------------------
@@ -183,22 +191,37 @@ class SharedGallery:
             self._open_sightings.record(identity_id, source, track_id, media_s, now)
 
     def end_sighting(self, identity_id: int, source: str, track_id: int) -> None:
+        """The track is gone: write its sighting (at the next flush if the database is away:
+        nothing is dropped)."""
         with self._buffer_lock:
             sighting = self._open_sightings.pop(identity_id, source, track_id)
-        if sighting is not None:
-            with self._store.transaction():
-                self._store.write_sighting(sighting)
+            if sighting is not None:
+                self._ended.append(sighting)
+            if len(self._ended) > MAX_UNWRITTEN_SIGHTINGS:  # a long outage: bounded anyway
+                del self._ended[0]
+                logger.warning("gallery database away: an ended sighting was dropped")
+        self.flush()
 
     def flush(self) -> None:
-        """Write every changed sighting (and identities' first/last seen) to the database."""
+        """Write every changed sighting (and identities' first/last seen) to the database;
+        `GalleryUnavailableError` keeps them for the next flush."""
         with self._buffer_lock:
-            dirty = self._open_sightings.dirty()
-            if not dirty:
+            pending = [*self._ended, *self._open_sightings.dirty()]
+            if not pending:
                 return
+            rows = []
             with self._store.transaction():
-                for sighting in dirty:
-                    sighting.row_id = self._store.write_sighting(sighting)
-                    sighting.dirty = False
+                for sighting in pending:
+                    rows.append(self._store.write_sighting(sighting))
+            # Committed: only now are they clean.
+            for sighting, row_id in zip(pending, rows, strict=True):
+                sighting.row_id, sighting.dirty = row_id, False
+            self._ended.clear()
+
+    @property
+    def offline_reason(self) -> str | None:
+        """Why the database cannot be reached now, or None."""
+        return self._store.offline_reason
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -13,8 +13,13 @@ from typing import Protocol
 
 from tracker_service.config import GalleryConfig
 from tracker_service.reid.gallery import IdentityRecord, Match, Resolution
-from tracker_service.reid.gallery_store import Sighting
+from tracker_service.reid.gallery_store import GalleryError, Sighting
 from tracker_service.types import FloatArray
+
+
+class GalleryUnavailableError(GalleryError):
+    """The gallery's database cannot be reached now; the operation can be tried again later
+    (tracking goes on, identities are resolved once it is back)."""
 
 
 class IdentityGallery(Protocol):

@@ -241,6 +241,9 @@ class StreamWorker:
                 self._processing_error = (f"processing failed: {exc}", time.time())
             return
         self._consecutive_errors = 0
+        if pipeline.identities.gallery_error is not None:  # tracking goes on; say why no ids
+            with self._stats_lock:
+                self._processing_error = (pipeline.identities.gallery_error, time.time())
         done = time.monotonic()
         # Behind the camera: time since the frame was read, plus how long it had waited in
         # buffers before (the reader's backlog, from the camera's own timestamps).

@@ -1,11 +1,14 @@
-"""Two `tracker-service serve` nodes sharing one PostgreSQL job queue and one jobs folder."""
+"""Two `tracker-service serve` nodes sharing one PostgreSQL (gallery and job queue), one
+Mosquitto and one jobs folder: one set of identities, one queue, answers alike from either."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import cv2
 import httpx
 import psycopg
 import pytest
@@ -28,13 +31,13 @@ def cluster(
     root = tmp_path_factory.mktemp("cluster")
     shared = {
         "TRACKER_JOBS__URL": database,
+        "TRACKER_GALLERY__URL": database,
         "TRACKER_JOBS__FOLDER": str(root / "shared-jobs"),
         "TRACKER_JOBS__LEASE_S": "3",
         "TRACKER_JOBS__POLL_S": "0.2",
         "TRACKER_EVENTS__MQTT_URL": broker.url,
         "TRACKER_SERVICE__MAX_QUEUED_JOBS": str(UPLOADS),
         "TRACKER_OUTPUT__VIDEO": "false",
-        "TRACKER_DETECTOR__IMGSZ": "320",  # the queue is under test, not the detector
     }
     nodes = [
         ServiceProcess(root / name, {**shared, "TRACKER_EVENTS__NODE": name})
@@ -44,7 +47,8 @@ def cluster(
         node.start(wait_ready=False)
     try:
         for node in nodes:
-            assert node.wait(ready=True).status_code == 200, node.log()
+            # Two nodes load their models at once; on a busy machine that takes minutes.
+            assert node.wait(ready=True, timeout_s=600).status_code == 200, node.log()
         yield nodes[0], nodes[1], database
     finally:
         for node in nodes:
@@ -79,6 +83,85 @@ def _runs(database: str) -> dict[str, tuple[int, str]]:
     with psycopg.connect(database) as db:
         rows = db.execute("SELECT job_id, attempts, node FROM tracker_jobs").fetchall()
     return {job_id: (attempts, node) for job_id, attempts, node in rows}
+
+
+def _stream_to_the_end(node: ServiceProcess, clip: Path, name: str) -> str:
+    answer = httpx.post(f"{node.url}/v1/streams", json={"url": str(clip), "name": name})
+    assert answer.status_code in (200, 201), answer.text
+    stream_id: str = answer.json()["id"]
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{node.url}/v1/streams/{stream_id}").json()["state"] not in (
+        "stopped",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, "the clip did not end"
+        time.sleep(0.5)
+    final = httpx.get(f"{node.url}/v1/streams/{stream_id}").json()
+    assert final["state"] == "stopped", final
+    return stream_id
+
+
+def _identities(node: ServiceProcess) -> dict[int, dict[str, Any]]:
+    page = httpx.get(f"{node.url}/v1/identities", params={"limit": 200}, timeout=30).json()
+    return {item["identity_id"]: item for item in page["items"]}
+
+
+def _crop_of(clip: Path, seconds: float, box: list[float]) -> bytes:
+    capture = cv2.VideoCapture(str(clip))
+    capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    x1, y1, x2, y2 = (int(v) for v in box)
+    encoded, data = cv2.imencode(".jpg", frame[max(0, y1) : y2, max(0, x1) : x2])
+    assert encoded
+    return data.tobytes()
+
+
+def test_a_person_seen_through_one_node_is_the_same_identity_on_the_other(
+    cluster: tuple[ServiceProcess, ServiceProcess, str], people_clip: Path
+) -> None:
+    node_a, node_b, _ = cluster
+    _stream_to_the_end(node_a, people_clip, "door-a")
+    seen_on_a = _identities(node_a)
+    assert seen_on_a, "the clip shows a person"
+    assert _identities(node_b).keys() == seen_on_a.keys()  # B sees A's identities at once
+    # The same person walks past node B's camera: recognised, not a new identity.
+    _stream_to_the_end(node_b, people_clip, "door-b")
+    after = _identities(node_b)
+    assert after.keys() == seen_on_a.keys()
+    both = [i for i, item in after.items() if {s.split(" [")[0] for s in item["sources"]}
+            >= {"door-a", "door-b"}]  # fmt: skip
+    assert both, after
+    person = both[0]
+    # A label set on A shows on B.
+    assert httpx.patch(
+        f"{node_a.url}/v1/identities/{person}", json={"label": "visitor"}
+    ).status_code == 200  # fmt: skip
+    assert httpx.get(f"{node_b.url}/v1/identities/{person}").json()["label"] == "visitor"
+    # A search by photo on B finds the person and where A saw them.
+    sighting = next(
+        s for s in httpx.get(f"{node_a.url}/v1/identities/{person}").json()["sightings"]
+        if s["source"].startswith("door-a")
+    )  # fmt: skip
+    frame_at = (sighting["first_media_s"] + sighting["last_media_s"]) / 2
+    photo = _person_box(node_a, people_clip, frame_at)
+    found = httpx.post(
+        f"{node_b.url}/v1/search", files={"file": ("me.jpg", photo, "image/jpeg")}, timeout=60
+    ).json()
+    best = found["matches"][0]
+    assert best["identity_id"] == person and best["label"] == "visitor"
+    assert any(s["source"].startswith("door-a") for s in best["sightings"])
+
+
+def _person_box(node: ServiceProcess, clip: Path, seconds: float) -> bytes:
+    """A photo of the person: the frame at `seconds`, cut to the detector's best box (run as an
+    upload job, whose tracks give the box)."""
+    job = _upload(node, clip)
+    assert _wait_finished(node, [job], timeout_s=120)[job] == "succeeded"
+    frames = httpx.get(f"{node.url}/v1/jobs/{job}/tracks", timeout=30).json()["frames"]
+    frame = min((f for f in frames if f["tracks"]), key=lambda f: abs(f["timestamp_s"] - seconds))
+    return _crop_of(clip, frame["timestamp_s"], frame["tracks"][0]["box_xyxy"])
 
 
 def test_uploads_to_both_nodes_finish_exactly_once(
