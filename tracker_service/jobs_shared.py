@@ -9,9 +9,8 @@ whose lease ran out: its node died) and stamps it with a new claim token and a l
 `jobs.lease_s`. While it runs, the owner renews the lease and writes progress every
 `_HEARTBEAT_S`; a renewal that finds the token changed means another node took the job
 over, and the run is abandoned. A run writes into `<id>/.run-<token>/`; the finish moves
-the files into `<id>/` and sets the final state in one transaction guarded by the token, so
-whatever happens, one run finishes a job, exactly once. Cancel sets a flag that the owner's
-heartbeat sees (a queued job is cancelled at once).
+the files into `<id>/` and sets the final state in one transaction guarded by the token:
+one run finishes a job, exactly once. Cancel sets a flag the owner's heartbeat sees.
 """
 
 from __future__ import annotations

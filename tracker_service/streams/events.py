@@ -20,6 +20,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+Forward = Callable[[Event], None]  # also given every event (the MQTT publisher); never blocks
 
 
 class TooManySubscribersError(RuntimeError):
@@ -134,7 +135,7 @@ class EventHub:
         self,
         queue_size: int,
         max_subscribers: int,
-        forward: Callable[[Event], None] | None = None,
+        forward: Forward | None = None,
     ) -> None:
         self.queue_size = queue_size
         self._forward = forward
