@@ -79,6 +79,12 @@ class Job:
             return 0.0
         return min(1.0, self.frames_done / self.frames_total)
 
+    @classmethod
+    def queued(cls, job_id: str, filename: str, input_file: Path) -> Job:
+        """A new job for an uploaded, already validated video."""
+        size = input_file.stat().st_size
+        return cls(job_id, filename, input_file.name, JobState.QUEUED, time.time(), size)
+
     def event(self) -> dict[str, object]:
         """What a job state change says on the event bus."""
         return {
@@ -108,6 +114,14 @@ class _Control:
     # Set when the user cancelled; a cancel without it is a shutdown, and such a job is
     # queued again at the next start instead of ending as cancelled.
     by_user: bool = False
+
+
+def new_job_dir(root: Path) -> tuple[str, Path]:
+    """A new job id and its (new, empty) folder under `root`."""
+    job_id = uuid.uuid4().hex[:16]
+    directory = root / job_id
+    directory.mkdir(parents=True)
+    return job_id, directory
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -177,21 +191,11 @@ class JobManager:
         return not self._queue.full()
 
     def new_job_dir(self) -> tuple[str, Path]:
-        job_id = uuid.uuid4().hex[:16]
-        directory = self.root / job_id
-        directory.mkdir(parents=True)
-        return job_id, directory
+        return new_job_dir(self.root)
 
     def submit(self, job_id: str, filename: str, input_file: Path) -> Job:
         """Queue an uploaded, already validated video; `QueueFullError` when full."""
-        job = Job(
-            job_id=job_id,
-            filename=filename,
-            input_file=input_file.name,
-            state=JobState.QUEUED,
-            created_at=time.time(),
-            size_bytes=input_file.stat().st_size,
-        )
+        job = Job.queued(job_id, filename, input_file)
         with self._lock:
             try:
                 self._queue.put_nowait(job_id)

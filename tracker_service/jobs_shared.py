@@ -31,7 +31,7 @@ from psycopg_pool import ConnectionPool
 
 from tracker_service.config import Config
 from tracker_service.events import EventSink
-from tracker_service.jobs import Job, JobNotFoundError, JobState, QueueFullError
+from tracker_service.jobs import Job, JobNotFoundError, JobState, QueueFullError, new_job_dir
 from tracker_service.postgres import open_pool
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runner import RunCancelledError, run_video
@@ -144,21 +144,11 @@ class SharedJobManager:
         return int(row[0]) if row else 0
 
     def new_job_dir(self) -> tuple[str, Path]:
-        job_id = uuid.uuid4().hex[:16]
-        directory = self.root / job_id
-        directory.mkdir(parents=True)
-        return job_id, directory
+        return new_job_dir(self.root)
 
     def submit(self, job_id: str, filename: str, input_file: Path) -> Job:
         """Queue an uploaded, already validated video; `QueueFullError` when full."""
-        job = Job(
-            job_id=job_id,
-            filename=filename,
-            input_file=input_file.name,
-            state=JobState.QUEUED,
-            created_at=time.time(),
-            size_bytes=input_file.stat().st_size,
-        )
+        job = Job.queued(job_id, filename, input_file)
         with self._pool.connection() as db:
             inserted = db.execute(
                 "INSERT INTO tracker_jobs (job_id, filename, input_file, state, created_at, "

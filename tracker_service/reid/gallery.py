@@ -73,6 +73,19 @@ class IdentityRecord:
     sources: tuple[str, ...]
     has_thumbnail: bool
 
+    @classmethod
+    def of(cls, stored: StoredIdentity, exemplars: int) -> IdentityRecord:
+        return cls(
+            identity_id=stored.identity_id,
+            label=stored.label,
+            created_at=stored.created_at,
+            first_seen=stored.first_seen,
+            last_seen=stored.last_seen,
+            exemplars=exemplars,
+            sources=stored.sources,
+            has_thumbnail=stored.has_thumbnail,
+        )
+
 
 def unit(vector: FloatArray) -> FloatArray:
     """`vector` scaled to length 1 (float32, flat); a GalleryError when that is impossible."""
@@ -338,16 +351,7 @@ class Gallery:
             return [self._record(row) for row in stored], total
 
     def _record(self, stored: StoredIdentity) -> IdentityRecord:
-        return IdentityRecord(
-            identity_id=stored.identity_id,
-            label=stored.label,
-            created_at=stored.created_at,
-            first_seen=stored.first_seen,
-            last_seen=stored.last_seen,
-            exemplars=len(self._index.exemplar_ids(stored.identity_id)),
-            sources=stored.sources,
-            has_thumbnail=stored.has_thumbnail,
-        )
+        return IdentityRecord.of(stored, len(self._index.exemplar_ids(stored.identity_id)))
 
     def sightings(self, identity_id: int, limit: int = 20) -> list[Sighting]:
         with self._lock:

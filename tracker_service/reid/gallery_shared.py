@@ -235,16 +235,7 @@ class SharedGallery:
         return [self._record(row) for row in stored], total
 
     def _record(self, stored: StoredIdentity) -> IdentityRecord:
-        return IdentityRecord(
-            identity_id=stored.identity_id,
-            label=stored.label,
-            created_at=stored.created_at,
-            first_seen=stored.first_seen,
-            last_seen=stored.last_seen,
-            exemplars=self._store.count_exemplars(stored.identity_id),
-            sources=stored.sources,
-            has_thumbnail=stored.has_thumbnail,
-        )
+        return IdentityRecord.of(stored, self._store.count_exemplars(stored.identity_id))
 
     def sightings(self, identity_id: int, limit: int = 20) -> list[Sighting]:
         self._require(identity_id)
