@@ -34,12 +34,20 @@ BROWSER_PACKAGES=(
     fonts-liberation
 )
 
-SECTIONS=(rtsp browser)
+# --- cluster: the MQTT broker of the scale-out tests (tests/cluster/, marker `cluster`) ------
+# Debian's Mosquitto, started by the tests on 127.0.0.1 with a throw-away config; the
+# PostgreSQL + pgvector server of those tests comes from the `pgserver` wheel (uv's dev group).
+CLUSTER_PACKAGES=(
+    mosquitto
+)
+
+SECTIONS=(rtsp browser cluster)
 
 packages_of() {
     case "$1" in
         rtsp) printf '%s\n' "${RTSP_PACKAGES[@]}" ;;
         browser) printf '%s\n' "${BROWSER_PACKAGES[@]}" ;;
+        cluster) printf '%s\n' "${CLUSTER_PACKAGES[@]}" ;;
         *)
             echo "unknown section: $1 (known: ${SECTIONS[*]})" >&2
             return 1

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from tests.cluster.servers import MosquittoBroker, PostgresServer
     from tests.rtsp import RtspServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -113,3 +114,28 @@ def rtsp_camera(video_path: Path) -> Iterator[RtspServer]:
     server.start()
     yield server
     server.close()
+
+
+# --- real servers for the scale-out backends (started on first use, once a session) -------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    from tests.cluster.servers import PostgresServer, postgres_unavailable
+
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[MosquittoBroker]:
+    from tests.cluster.servers import MosquittoBroker, mosquitto_unavailable
+
+    reason = mosquitto_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with MosquittoBroker() as server:
+        yield server

@@ -96,5 +96,12 @@ class ServiceProcess:
         finally:
             self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, in the middle of whatever it does."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None
+
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60.0, **kwargs)  # type: ignore[arg-type]

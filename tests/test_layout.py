@@ -27,7 +27,7 @@ def test_only_the_cli_and_jobs_import_the_file_runner() -> None:
         for path in PACKAGE.rglob("*.py")
         if "tracker_service.runner" in imported_modules(path)
     }
-    assert importers == {"cli/track.py", "cli/reid.py", "jobs.py"}
+    assert importers == {"cli/track.py", "cli/reid.py", "jobs.py", "jobs_shared.py"}
 
 
 def test_the_service_never_loads_the_training_toolkit() -> None:

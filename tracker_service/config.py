@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from tracker_service.config_base import StrictModel
+from tracker_service.config_cluster import EventsConfig, JobsConfig, check_postgres_url
 from tracker_service.config_security import ServiceSecurityConfig, StreamPolicyConfig
 
 ENV_PREFIX = "TRACKER_"
@@ -38,10 +40,6 @@ ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the reason."""
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DetectorConfig(StrictModel):
@@ -166,6 +164,9 @@ class GalleryConfig(StrictModel):
         0.05, ge=0.0, le=2.0, description="a new exemplar must differ this much (cosine)"
     )
     max_identities: int = Field(100_000, ge=1)
+    url: str | None = Field(None, description="postgresql://... : one gallery for every node")
+
+    _postgres = field_validator("url")(check_postgres_url)
 
 
 class OutputConfig(StrictModel):
@@ -262,6 +263,8 @@ class Config(StrictModel):
     output: OutputConfig = OutputConfig()
     service: ServiceConfig = ServiceConfig()
     streams: StreamsConfig = StreamsConfig()
+    jobs: JobsConfig = JobsConfig()
+    events: EventsConfig = EventsConfig()
     models_dir: Path = Field(Path("models"), description="where model weights are looked up")
     models_base_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="a mirror: models from <this>/<file>"

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tracker_service.config import Config
-from tracker_service.reid.gallery import Gallery
+from tracker_service.events import EventSink
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runner import RunCancelledError, run_video
 from tracker_service.runtime import Models
 from tracker_service.video_file import SourceError
@@ -84,6 +85,23 @@ class Job:
             return 0.0
         return min(1.0, self.frames_done / self.frames_total)
 
+    @classmethod
+    def queued(cls, job_id: str, filename: str, input_file: Path) -> Job:
+        """A new job for an uploaded, already validated video."""
+        size = input_file.stat().st_size
+        return cls(job_id, filename, input_file.name, JobState.QUEUED, time.time(), size)
+
+    def event(self) -> dict[str, object]:
+        """What a job state change says on the event bus."""
+        return {
+            "job_id": self.job_id,
+            "state": self.state.value,
+            "filename": self.filename,
+            "progress": self.progress,
+            "error": self.error,
+            "timestamp": time.time(),
+        }
+
     def to_json(self) -> str:
         data = asdict(self)
         data["state"] = self.state.value
@@ -109,6 +127,14 @@ class _Control:
         self.idle.set()
 
 
+def new_job_dir(root: Path) -> tuple[str, Path]:
+    """A new job id and its (new, empty) folder under `root`."""
+    job_id = uuid.uuid4().hex[:16]
+    directory = root / job_id
+    directory.mkdir(parents=True)
+    return job_id, directory
+
+
 def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_suffix(path.suffix + ".partial")
     partial.write_text(text, encoding="utf-8")
@@ -122,12 +148,14 @@ class JobManager:
         self,
         config: Config,
         models: Models,
-        gallery: Gallery,
+        gallery: IdentityGallery,
+        events: EventSink | None = None,
     ) -> None:
         self.config = config
+        self.events = events
         self.models = models
         self.gallery = gallery
-        self.root = config.data_dir / "jobs"
+        self.root = config.jobs.folder or config.data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
@@ -191,21 +219,11 @@ class JobManager:
                 self._reserved -= 1
 
     def new_job_dir(self) -> tuple[str, Path]:
-        job_id = uuid.uuid4().hex[:16]
-        directory = self.root / job_id
-        directory.mkdir(parents=True)
-        return job_id, directory
+        return new_job_dir(self.root)
 
     def submit(self, job_id: str, filename: str, input_file: Path) -> Job:
         """Queue an uploaded, already validated video; `QueueFullError` when full."""
-        job = Job(
-            job_id=job_id,
-            filename=filename,
-            input_file=input_file.name,
-            state=JobState.QUEUED,
-            created_at=time.time(),
-            size_bytes=input_file.stat().st_size,
-        )
+        job = Job.queued(job_id, filename, input_file)
         with self._lock:
             try:
                 self._queue.put_nowait(job_id)
@@ -214,6 +232,8 @@ class JobManager:
             self._jobs[job_id] = job
             self._controls[job_id] = _Control()
             self._save(job)
+            if self.events is not None:
+                self.events.job_event(job.event())
             self._enforce_retention()
         return job
 
@@ -346,6 +366,8 @@ class JobManager:
         self._jobs[job.job_id] = updated
         if persist:
             self._save(updated)
+        if self.events is not None and updated.state is not job.state:
+            self.events.job_event(updated.event())
         return updated
 
     def _save(self, job: Job) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from tracker_service.annotate import draw_tracks
 from tracker_service.config import Config
 from tracker_service.pipeline import PipelineStats, StreamPipeline
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models
 from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
 from tracker_service.sinks.jsonl import JsonLinesWriter
@@ -113,7 +113,7 @@ def run_video(
     out_dir: Path,
     config: Config,
     models: Models,
-    gallery: Gallery,
+    gallery: IdentityGallery,
     *,
     source_name: str | None = None,
     progress: Progress | None = None,

@@ -20,6 +20,8 @@ from tracker_service.model_store import fetch_weights, sha256_of
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.factory import EmbedderInfo, describe, load_embedder
 from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.gallery_shared import SharedGallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.types import Detections, FloatArray, Frame
 
 
@@ -89,5 +91,10 @@ def _warm_up(detector: Detector, embedder: Embedder, imgsz: int) -> None:
     embedder.embed([np.zeros((256, 128, 3), np.uint8)])
 
 
-def open_gallery(config: Config, models: Models, directory: Path | None) -> Gallery:
-    return Gallery(config.gallery, models.embedder_info.dim, directory, models.embedder_id)
+def open_gallery(config: Config, models: Models, directory: Path | None) -> IdentityGallery:
+    """The gallery every node shares when `gallery.url` is set (PostgreSQL + pgvector), else
+    the embedded one in `directory` (memory only when None)."""
+    dim, embedder_id = models.embedder_info.dim, models.embedder_id
+    if config.gallery.url is not None:
+        return SharedGallery(config.gallery, dim, config.gallery.url, embedder_id)
+    return Gallery(config.gallery, dim, directory, embedder_id)

@@ -24,7 +24,9 @@ from tracker_service.model_store import load_manifest, resolve_model
 HEALTHZ = "http://127.0.0.1:8000/healthz"
 STATE = "/var/lib/tracker"
 TRACKERS = ("tracker", "tracker-gpu")
-ALL_SERVICES = {"tracker", "tracker-gpu", "mediamtx", "demo-media", "demo-camera"}
+CLUSTER_NODES = ("node-a", "node-b")
+ALL_SERVICES = {"tracker", "tracker-gpu", "mediamtx", "demo-media", "demo-camera", "postgres",
+                "mosquitto", *CLUSTER_NODES}  # fmt: skip
 
 
 def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
@@ -53,7 +55,10 @@ def raw() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def resolved(compose: Compose) -> dict[str, Any]:
     """The file as Compose resolves it with every profile on and default settings."""
-    result = compose.run("--profile", "demo", "--profile", "gpu", "config", "--format", "json")
+    result = compose.run(
+        "--profile", "demo", "--profile", "gpu", "--profile", "cluster",
+        "config", "--format", "json",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
@@ -89,6 +94,10 @@ def test_profiles_keep_the_demo_and_the_gpu_optional(raw: dict[str, Any]) -> Non
         "mediamtx": ["demo"],
         "demo-media": ["demo"],
         "demo-camera": ["demo"],
+        "postgres": ["cluster"],
+        "mosquitto": ["cluster"],
+        "node-a": ["cluster"],
+        "node-b": ["cluster"],
     }
 
 
@@ -267,3 +276,59 @@ def test_unset_model_variables_stay_unset(resolved: dict[str, Any]) -> None:
     env = resolved["services"]["tracker"]["environment"]
     assert env["TRACKER_DETECTOR"] is None
     assert env["TRACKER_EMBEDDER"] is None
+
+
+# --- the cluster profile ------------------------------------------------------------------
+
+
+def test_cluster_servers_are_the_official_images_with_healthchecks(
+    resolved: dict[str, Any],
+) -> None:
+    postgres, broker = resolved["services"]["postgres"], resolved["services"]["mosquitto"]
+    assert postgres["image"].startswith("pgvector/pgvector:")
+    assert broker["image"].startswith("eclipse-mosquitto:")
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert "mosquitto_sub" in broker["healthcheck"]["test"]
+    assert mounts(postgres)["/var/lib/postgresql/data"]["source"] == "pgdata"
+    assert mounts(broker)["/mosquitto/data"]["source"] == "mosquitto-data"
+    config = Path(mounts(broker)["/mosquitto/config/mosquitto.conf"]["source"])
+    assert "listener 1883" in config.read_text()
+
+
+@pytest.mark.parametrize("name", CLUSTER_NODES)
+def test_cluster_nodes_share_the_database_broker_and_jobs_volume(
+    resolved: dict[str, Any], name: str
+) -> None:
+    node = resolved["services"][name]
+    env, mounted = node["environment"], mounts(node)
+    assert env["TRACKER_GALLERY__URL"] == env["TRACKER_JOBS__URL"]
+    assert env["TRACKER_GALLERY__URL"].startswith("postgresql://tracker:")
+    assert env["TRACKER_GALLERY__URL"].endswith("@postgres:5432/tracker")
+    assert env["TRACKER_EVENTS__MQTT_URL"] == "mqtt://mosquitto:1883"
+    assert env["TRACKER_EVENTS__NODE"] == name
+    assert mounted[env["TRACKER_JOBS__FOLDER"]]["source"] == "cluster-jobs"
+    assert mounted[env["TRACKER_DATA_DIR"]]["source"] == f"{name}-data"
+    assert HEALTHZ in node["healthcheck"]["test"][-1]
+    for server in ("postgres", "mosquitto"):
+        assert node["depends_on"][server]["condition"] == "service_healthy"
+
+
+def test_cluster_nodes_listen_on_their_own_ports(resolved: dict[str, Any]) -> None:
+    published = {
+        name: [port["published"] for port in resolved["services"][name]["ports"]]
+        for name in CLUSTER_NODES
+    }
+    assert published == {"node-a": ["8010"], "node-b": ["8011"]}
+
+
+def test_the_cluster_configuration_is_valid(resolved: dict[str, Any]) -> None:
+    from tracker_service.config import load_config
+
+    environment = {
+        key: value
+        for key, value in resolved["services"]["node-a"]["environment"].items()
+        if key.startswith("TRACKER_") and key != "TRACKER_CONFIG" and value is not None
+    }
+    config = load_config(REPO_ROOT / "configs" / "cpu.yaml", environ=environment)
+    assert config.gallery.url is not None and config.jobs.url is not None
+    assert config.events.node == "node-a"

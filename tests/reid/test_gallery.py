@@ -1,18 +1,26 @@
-"""The identity gallery: matching, exemplars, identity management, persistence, threads."""
+"""The identity gallery's contract: matching, exemplars, identity management, persistence
+and threads, run against both backends (`embedded`: SQLite + FAISS; `postgres`: PostgreSQL +
+pgvector on a real server, marker `cluster`), then what only the embedded one has (its files).
+"""
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from tests.cluster.servers import PostgresServer
 from tracker_service.config import GalleryConfig
 from tracker_service.reid.gallery import DB_NAME, INDEX_NAME, Gallery, GalleryError, Sighting
+from tracker_service.reid.gallery_shared import SharedGallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 
 DIM = 8
 EMBEDDER = "test-embedder:0123"
@@ -20,6 +28,9 @@ BASIS = np.eye(DIM, dtype=np.float32)
 
 
 Vector = NDArray[np.float32]
+# Opens the gallery of one place (a folder, a database), with config keys and optionally
+# another dimension or embedder: opening it again is reopening the same gallery.
+Opener = Callable[..., IdentityGallery]
 
 
 def look(i: int) -> Vector:
@@ -34,16 +45,34 @@ def near(i: int, similarity: float, towards: int | None = None) -> Vector:
     return np.asarray(mixed, dtype=np.float32)
 
 
-def open_gallery(directory: Path | None = None, **config: float) -> Gallery:
-    return Gallery(GalleryConfig(**config), DIM, directory, EMBEDDER)
+@pytest.fixture(params=["embedded", pytest.param("postgres", marks=pytest.mark.cluster)])
+def open_gallery(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Opens the gallery of this test's place on the backend under test."""
+    if request.param == "embedded":
+
+        def embedded(dim: int = DIM, embedder: str = EMBEDDER, **config: Any) -> IdentityGallery:
+            return Gallery(GalleryConfig(**config), dim, tmp_path / "gallery", embedder)
+
+        return embedded
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.fresh_database()
+    opened: list[SharedGallery] = []
+
+    def shared(dim: int = DIM, embedder: str = EMBEDDER, **config: Any) -> IdentityGallery:
+        gallery = SharedGallery(GalleryConfig(**config), dim, url, embedder)
+        opened.append(gallery)
+        return gallery
+
+    request.addfinalizer(lambda: [gallery.close() for gallery in opened])
+    return shared
 
 
 @pytest.fixture
-def gallery() -> Gallery:
+def gallery(open_gallery: Opener) -> IdentityGallery:
     return open_gallery()
 
 
-def best_similarity(gallery: Gallery, vector: Vector, identity_id: int) -> float:
+def best_similarity(gallery: IdentityGallery, vector: Vector, identity_id: int) -> float:
     matches = {m.identity_id: m.similarity for m in gallery.search(vector, k=100)}
     return matches.get(identity_id, -1.0)
 
@@ -56,15 +85,14 @@ def test_defaults_assumed_below() -> None:
     assert (cfg.match_threshold, cfg.exemplar_min_distance, cfg.max_exemplars) == (0.87, 0.05, 8)
 
 
-def test_an_empty_gallery_creates() -> None:
-    gallery = open_gallery()
+def test_an_empty_gallery_creates(gallery: IdentityGallery) -> None:
     assert gallery.search(look(0)) == []
     resolution = gallery.resolve(look(0))
     assert resolution.created and resolution.similarity == 0.0
     assert len(gallery) == 1 and gallery.exemplar_count == 1
 
 
-def test_above_the_threshold_joins_below_creates(gallery: Gallery) -> None:
+def test_above_the_threshold_joins_below_creates(gallery: IdentityGallery) -> None:
     first = gallery.resolve(look(0))
     joined = gallery.resolve(near(0, 0.90))
     assert not joined.created
@@ -76,13 +104,13 @@ def test_above_the_threshold_joins_below_creates(gallery: Gallery) -> None:
     assert len(gallery) == 2
 
 
-def test_the_threshold_is_inclusive() -> None:
+def test_the_threshold_is_inclusive(open_gallery: Opener) -> None:
     gallery = open_gallery(match_threshold=0.5)
     first = gallery.resolve(look(0))
     assert gallery.resolve(near(0, 0.5)).identity_id == first.identity_id
 
 
-def test_vectors_are_normalised_and_must_be_usable(gallery: Gallery) -> None:
+def test_vectors_are_normalised_and_must_be_usable(gallery: IdentityGallery) -> None:
     first = gallery.resolve(np.float32(3.0) * look(0))
     assert gallery.resolve(np.float32(0.5) * look(0)).identity_id == first.identity_id
     for bad in (np.zeros(DIM, np.float32), np.full(DIM, np.nan, np.float32)):
@@ -90,7 +118,7 @@ def test_vectors_are_normalised_and_must_be_usable(gallery: Gallery) -> None:
             gallery.resolve(bad)
 
 
-def test_exclude_keeps_people_in_view_out(gallery: Gallery) -> None:
+def test_exclude_keeps_people_in_view_out(gallery: IdentityGallery) -> None:
     a = gallery.resolve(look(0)).identity_id
     b = gallery.resolve(look(1)).identity_id
     # Someone who looks like A while A is in view elsewhere in the frame: not A.
@@ -99,7 +127,7 @@ def test_exclude_keeps_people_in_view_out(gallery: Gallery) -> None:
     assert a not in {m.identity_id for m in gallery.search(look(0), exclude={a})}
 
 
-def test_search_ranks_identities_by_their_best_exemplar(gallery: Gallery) -> None:
+def test_search_ranks_identities_by_their_best_exemplar(gallery: IdentityGallery) -> None:
     a = gallery.resolve(look(0)).identity_id
     b = gallery.resolve(look(1)).identity_id
     gallery.add_exemplar(a, look(2))  # a second, very different view of A
@@ -113,7 +141,7 @@ def test_search_ranks_identities_by_their_best_exemplar(gallery: Gallery) -> Non
 # --- exemplars -------------------------------------------------------------------------------
 
 
-def test_exemplars_must_add_a_new_view(gallery: Gallery) -> None:
+def test_exemplars_must_add_a_new_view(gallery: IdentityGallery) -> None:
     identity = gallery.resolve(look(0)).identity_id
     # Cosine distance 0.03 < exemplar_min_distance 0.05: nothing new, refused.
     assert not gallery.add_exemplar(identity, near(0, 0.97))
@@ -126,7 +154,9 @@ def test_exemplars_must_add_a_new_view(gallery: Gallery) -> None:
     assert not gallery.add_exemplar(12345, look(1))  # unknown identity
 
 
-def test_exemplar_bound_keeps_the_first_view_and_drops_the_oldest_other() -> None:
+def test_exemplar_bound_keeps_the_first_view_and_drops_the_oldest_other(
+    open_gallery: Opener,
+) -> None:
     gallery = open_gallery(max_exemplars=3)
     identity = gallery.resolve(look(0)).identity_id
     for i in (1, 2, 3):
@@ -139,7 +169,7 @@ def test_exemplar_bound_keeps_the_first_view_and_drops_the_oldest_other() -> Non
         assert best_similarity(gallery, look(i), identity) == pytest.approx(expected, abs=1e-6)
 
 
-def test_add_exemplar_can_refuse_a_stranger(gallery: Gallery) -> None:
+def test_add_exemplar_can_refuse_a_stranger(gallery: IdentityGallery) -> None:
     identity = gallery.resolve(look(0)).identity_id
     # Only 0.5 like the identity: a sample taken during a crossing, perhaps someone else.
     assert not gallery.add_exemplar(identity, near(0, 0.5), min_similarity=0.87)
@@ -153,7 +183,7 @@ def test_add_exemplar_can_refuse_a_stranger(gallery: Gallery) -> None:
 # --- identity management ---------------------------------------------------------------------
 
 
-def test_merge_moves_exemplars_sightings_and_label(gallery: Gallery) -> None:
+def test_merge_moves_exemplars_sightings_and_label(gallery: IdentityGallery) -> None:
     a = gallery.resolve(look(0), now=10.0).identity_id
     b = gallery.resolve(look(1), now=20.0).identity_id
     gallery.set_label(b, "bob")
@@ -171,7 +201,7 @@ def test_merge_moves_exemplars_sightings_and_label(gallery: Gallery) -> None:
         gallery.identity(b)
 
 
-def test_merge_keeps_the_target_label_and_follows_chains(gallery: Gallery) -> None:
+def test_merge_keeps_the_target_label_and_follows_chains(gallery: IdentityGallery) -> None:
     a, b, c = (gallery.resolve(look(i)).identity_id for i in range(3))
     gallery.set_label(a, "alice")
     gallery.set_label(b, "bob")
@@ -186,7 +216,7 @@ def test_merge_keeps_the_target_label_and_follows_chains(gallery: Gallery) -> No
         gallery.merge(c, a)  # a no longer exists
 
 
-def test_delete(gallery: Gallery) -> None:
+def test_delete(gallery: IdentityGallery) -> None:
     a = gallery.resolve(look(0)).identity_id
     b = gallery.resolve(look(1)).identity_id
     gallery.delete(a)
@@ -199,7 +229,7 @@ def test_delete(gallery: Gallery) -> None:
         gallery.delete(a)
 
 
-def test_max_identities_forgets_the_unlabelled_seen_longest_ago() -> None:
+def test_max_identities_forgets_the_unlabelled_seen_longest_ago(open_gallery: Opener) -> None:
     gallery = open_gallery(max_identities=3)
     a = gallery.resolve(look(0), now=1.0).identity_id
     b = gallery.resolve(look(1), now=2.0).identity_id
@@ -214,7 +244,9 @@ def test_max_identities_forgets_the_unlabelled_seen_longest_ago() -> None:
     assert [m.identity_id for m in gallery.search(look(2))] != [c]
 
 
-def test_a_new_identity_survives_the_bound_when_all_others_are_labelled() -> None:
+def test_a_new_identity_survives_the_bound_when_all_others_are_labelled(
+    open_gallery: Opener,
+) -> None:
     gallery = open_gallery(max_identities=2)
     for i in range(2):
         gallery.set_label(gallery.resolve(look(i), now=float(i)).identity_id, f"person {i}")
@@ -230,7 +262,7 @@ def test_a_new_identity_survives_the_bound_when_all_others_are_labelled() -> Non
     assert len(gallery) == 3
 
 
-def test_sightings_are_kept_per_track(gallery: Gallery) -> None:
+def test_sightings_are_kept_per_track(gallery: IdentityGallery) -> None:
     identity = gallery.resolve(look(0), now=100.0).identity_id
     gallery.record_sighting(identity, "cam-1", 5, media_s=1.5, now=101.0)
     gallery.record_sighting(identity, "cam-1", 5, media_s=3.0, now=103.0)
@@ -249,8 +281,8 @@ def test_sightings_are_kept_per_track(gallery: Gallery) -> None:
 # --- persistence -----------------------------------------------------------------------------
 
 
-def populate(directory: Path) -> dict[str, int]:
-    gallery = open_gallery(directory)
+def populate(open_gallery: Opener) -> dict[str, int]:
+    gallery = open_gallery()
     ids = {
         "alice": gallery.resolve(look(0), thumbnail=b"jpeg-a", now=100.0).identity_id,
         "bob": gallery.resolve(look(1), now=101.0).identity_id,
@@ -264,10 +296,9 @@ def populate(directory: Path) -> dict[str, int]:
     return ids
 
 
-def test_save_and_load_round_trip(tmp_path: Path) -> None:
-    ids = populate(tmp_path)
-    assert (tmp_path / DB_NAME).is_file() and (tmp_path / INDEX_NAME).is_file()
-    gallery = open_gallery(tmp_path)
+def test_save_and_load_round_trip(open_gallery: Opener) -> None:
+    ids = populate(open_gallery)
+    gallery = open_gallery()
     alice, bob, carol = ids["alice"], ids["bob"], ids["carol"]
     assert len(gallery) == 2
     assert gallery.exemplar_count == 4  # alice: looks 0, 3 and carol's 2; bob: look 1
@@ -283,10 +314,26 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert gallery.resolve(look(5)).identity_id > max(ids.values())
 
 
+# --- the embedded backend's files --------------------------------------------------------------
+
+
+def embedded(directory: Path) -> Gallery:
+    return Gallery(GalleryConfig(), DIM, directory, EMBEDDER)
+
+
+def populate_folder(directory: Path) -> dict[str, int]:
+    return populate(lambda **_: embedded(directory))
+
+
+def test_the_embedded_gallery_writes_its_database_and_index(tmp_path: Path) -> None:
+    populate_folder(tmp_path)
+    assert (tmp_path / DB_NAME).is_file() and (tmp_path / INDEX_NAME).is_file()
+
+
 def test_a_missing_index_file_is_rebuilt(tmp_path: Path) -> None:
-    ids = populate(tmp_path)
+    ids = populate_folder(tmp_path)
     (tmp_path / INDEX_NAME).unlink()
-    gallery = open_gallery(tmp_path)
+    gallery = embedded(tmp_path)
     assert gallery.exemplar_count == 4
     assert gallery.search(look(1), k=1)[0].identity_id == ids["bob"]
     gallery.close()
@@ -294,57 +341,57 @@ def test_a_missing_index_file_is_rebuilt(tmp_path: Path) -> None:
 
 
 def test_a_stale_index_file_is_rebuilt(tmp_path: Path) -> None:
-    ids = populate(tmp_path)
+    ids = populate_folder(tmp_path)
     old_index = tmp_path / "old.faiss"
     shutil.copy(tmp_path / INDEX_NAME, old_index)
-    gallery = open_gallery(tmp_path)
+    gallery = embedded(tmp_path)
     dave = gallery.resolve(look(6)).identity_id
     gallery.close()
     shutil.copy(old_index, tmp_path / INDEX_NAME)  # an index from before dave
-    gallery = open_gallery(tmp_path)
+    gallery = embedded(tmp_path)
     assert gallery.exemplar_count == 5
     assert gallery.search(look(6), k=1)[0].identity_id == dave
     # Same number of exemplars but different ones (bob deleted, erin added): also stale.
     shutil.copy(tmp_path / INDEX_NAME, old_index)
     gallery.close()
-    gallery = open_gallery(tmp_path)
+    gallery = embedded(tmp_path)
     gallery.delete(ids["bob"])
     erin = gallery.resolve(look(7)).identity_id
     gallery.close()
     shutil.copy(old_index, tmp_path / INDEX_NAME)
-    gallery = open_gallery(tmp_path)
+    gallery = embedded(tmp_path)
     assert gallery.exemplar_count == 5
     assert gallery.search(look(7), k=1)[0].identity_id == erin
     assert all(m.identity_id != ids["bob"] for m in gallery.search(look(1)))
 
 
 def test_a_corrupt_index_file_is_rebuilt(tmp_path: Path) -> None:
-    ids = populate(tmp_path)
+    ids = populate_folder(tmp_path)
     (tmp_path / INDEX_NAME).write_bytes(b"not a faiss index")
-    gallery = open_gallery(tmp_path)
+    gallery = embedded(tmp_path)
     assert gallery.search(look(1), k=1)[0].identity_id == ids["bob"]
 
 
-def test_committed_changes_survive_without_close(tmp_path: Path) -> None:
-    gallery = open_gallery(tmp_path)
+def test_committed_changes_survive_without_close(open_gallery: Opener) -> None:
+    gallery = open_gallery()
     identity = gallery.resolve(look(0)).identity_id
     gallery.set_label(identity, "kept")
-    del gallery  # no close(): SQLite already has it
-    reopened = open_gallery(tmp_path)
+    del gallery  # no close(): the database already has it
+    reopened = open_gallery()
     assert reopened.label(identity) == "kept"
     assert reopened.search(look(0), k=1)[0].identity_id == identity
 
 
-def test_a_different_dimension_is_refused(tmp_path: Path) -> None:
-    populate(tmp_path)
-    with pytest.raises(GalleryError, match=r"holds 8-d embeddings but the embedder gives 16-d"):
-        Gallery(GalleryConfig(), 16, tmp_path, EMBEDDER)
+def test_a_different_dimension_is_refused(open_gallery: Opener) -> None:
+    populate(open_gallery)
+    with pytest.raises(GalleryError, match=r"8-d.*16-d"):
+        open_gallery(dim=16)
 
 
-def test_a_different_embedder_is_refused(tmp_path: Path) -> None:
-    populate(tmp_path)
+def test_a_different_embedder_is_refused(open_gallery: Opener) -> None:
+    populate(open_gallery)
     with pytest.raises(GalleryError) as error:
-        Gallery(GalleryConfig(), DIM, tmp_path, "other-model:ffff")
+        open_gallery(embedder="other-model:ffff")
     message = str(error.value)
     assert "test-embedder:0123" in message and "other-model:ffff" in message
     assert "not comparable" in message
@@ -353,15 +400,15 @@ def test_a_different_embedder_is_refused(tmp_path: Path) -> None:
 def test_an_unusable_database_is_a_gallery_error(tmp_path: Path) -> None:
     (tmp_path / DB_NAME).write_bytes(b"this is not an sqlite database" * 100)
     with pytest.raises(GalleryError, match="cannot be used"):
-        open_gallery(tmp_path)
+        embedded(tmp_path)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(GalleryError, match="cannot create gallery folder"):
-        open_gallery(blocker / "gallery")
+        embedded(blocker / "gallery")
 
 
 def test_the_database_is_the_source_of_truth(tmp_path: Path) -> None:
-    ids = populate(tmp_path)
+    ids = populate_folder(tmp_path)
     with sqlite3.connect(tmp_path / DB_NAME) as db:
         count = db.execute("SELECT COUNT(*) FROM exemplars").fetchone()[0]
         owners = {row[0] for row in db.execute("SELECT identity_id FROM exemplars")}
@@ -372,8 +419,8 @@ def test_the_database_is_the_source_of_truth(tmp_path: Path) -> None:
 # --- threads ---------------------------------------------------------------------------------
 
 
-def test_concurrent_resolves_create_one_identity_per_person(tmp_path: Path) -> None:
-    gallery = Gallery(GalleryConfig(), 64, tmp_path, EMBEDDER)
+def test_concurrent_resolves_create_one_identity_per_person(open_gallery: Opener) -> None:
+    gallery = open_gallery(dim=64)
     people = np.eye(64, dtype=np.float32)[:5]
     errors: list[BaseException] = []
     results: dict[int, set[int]] = {p: set() for p in range(5)}

@@ -27,9 +27,12 @@ from tracker_service.api.metrics import build_registry
 from tracker_service.api.routes import docs, health, identities, jobs, streams, ui
 from tracker_service.api.services import Services, build_services
 from tracker_service.config import Config
+from tracker_service.postgres import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/v1"
+DATABASE_RETRY_S = 1.0
+DATABASE_RETRY_MAX_S = 30.0
 
 
 def _is_loopback(host: str) -> bool:
@@ -41,12 +44,23 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _load(app: FastAPI, config: Config) -> None:
-    try:
-        app.state.services = build_services(config)
-    except Exception as exc:  # any failure is reported by /readyz and every /v1 answer
-        logger.error("service cannot start its models: %s", exc)
-        app.state.load_error = f"{type(exc).__name__}: {exc}"
+def _load(app: FastAPI, config: Config, stop: threading.Event) -> None:
+    delay = DATABASE_RETRY_S
+    while True:
+        try:
+            app.state.services = build_services(config)
+            app.state.waiting_for = None
+            return
+        except DatabaseUnavailableError as exc:  # shared database away: wait for it
+            app.state.waiting_for = str(exc)
+            logger.warning("%s; trying again in %.0f s", exc, delay)
+            if stop.wait(delay):
+                return
+            delay = min(2 * delay, DATABASE_RETRY_MAX_S)
+        except Exception as exc:  # any failure is reported by /readyz and every /v1 answer
+            logger.error("service cannot start its models: %s", exc)
+            app.state.load_error = f"{type(exc).__name__}: {exc}"
+            return
 
 
 def create_app(config: Config, services: Services | None = None) -> FastAPI:
@@ -66,12 +80,16 @@ def create_app(config: Config, services: Services | None = None) -> FastAPI:
                 "this service through DNS rebinding (set TRACKER_API_KEY)"
             )
         loader: threading.Thread | None = None
+        stopping = threading.Event()
         if app.state.services is None:
-            loader = threading.Thread(target=_load, args=(app, config), name="load-models")
+            loader = threading.Thread(
+                target=_load, args=(app, config, stopping), name="load-models"
+            )
             loader.start()
         try:
             yield
         finally:
+            stopping.set()
             if loader is not None:
                 await asyncio.to_thread(loader.join)
             if app.state.services is not None:
@@ -88,6 +106,7 @@ def create_app(config: Config, services: Services | None = None) -> FastAPI:
     app.state.config = config
     app.state.services = services
     app.state.load_error = None
+    app.state.waiting_for = None
     app.state.registry = build_registry(lambda: app.state.services)
     install_error_handlers(app)
     app.middleware("http")(log_requests)

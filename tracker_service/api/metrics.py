@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from tracker_service.api.services import Services
+from tracker_service.reid.gallery import GalleryError
 
 
 class ServiceCollector(Collector):
@@ -25,6 +26,8 @@ class ServiceCollector(Collector):
         yield from self._jobs(services)
         yield from self._gallery(services)
         yield from self._streams(services)
+        if services.events is not None:
+            yield from self._events(services.events.stats())
 
     @staticmethod
     def _jobs(services: Services) -> Iterator[Metric]:
@@ -36,11 +39,28 @@ class ServiceCollector(Collector):
     @staticmethod
     def _gallery(services: Services) -> Iterator[Metric]:
         identities = GaugeMetricFamily("tracker_gallery_identities", "identities in the gallery")
-        identities.add_metric([], len(services.gallery))
         exemplars = GaugeMetricFamily("tracker_gallery_exemplars", "exemplar embeddings kept")
-        exemplars.add_metric([], services.gallery.exemplar_count)
+        try:
+            identities.add_metric([], len(services.gallery))
+            exemplars.add_metric([], services.gallery.exemplar_count)
+        except GalleryError:  # a shared gallery's database is away: no figure, no failure
+            return
         yield identities
         yield exemplars
+
+    @staticmethod
+    def _events(stats: dict[str, float]) -> Iterator[Metric]:
+        connected = GaugeMetricFamily("tracker_mqtt_connected", "1 while the broker is connected")
+        connected.add_metric([], stats["connected"])
+        pending = GaugeMetricFamily("tracker_mqtt_pending", "events waiting for the broker")
+        pending.add_metric([], stats["pending"])
+        published = CounterMetricFamily("tracker_mqtt_published", "events handed to the broker")
+        published.add_metric([], stats["published"])
+        dropped = CounterMetricFamily(
+            "tracker_mqtt_dropped", "events dropped because the outbox was full"
+        )
+        dropped.add_metric([], stats["dropped"])
+        yield from (connected, pending, published, dropped)
 
     @staticmethod
     def _streams(services: Services) -> Iterator[Metric]:

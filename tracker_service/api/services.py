@@ -7,8 +7,11 @@ import time
 from dataclasses import dataclass, field
 
 from tracker_service.config import Config
+from tracker_service.events import EventSink, open_events
 from tracker_service.jobs import JobManager
-from tracker_service.reid.gallery import Gallery
+from tracker_service.jobs_shared import SharedJobManager
+from tracker_service.postgres import check_reachable
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models, load_models, open_gallery
 from tracker_service.streams.manager import StreamManager
 from tracker_service.streams.policy import DestinationPolicy
@@ -22,9 +25,10 @@ GALLERY_DIR = "gallery"
 class Services:
     config: Config
     models: Models
-    gallery: Gallery
-    jobs: JobManager
+    gallery: IdentityGallery
+    jobs: JobManager | SharedJobManager
     streams: StreamManager
+    events: EventSink | None = None
     started_at: float = field(default_factory=time.time)
 
     def close(self) -> None:
@@ -32,6 +36,17 @@ class Services:
         self.streams.stop_all()
         self.jobs.stop()
         self.gallery.close()
+        if self.events is not None:
+            self.events.close()
+
+
+def open_jobs(
+    config: Config, models: Models, gallery: IdentityGallery, events: EventSink | None
+) -> JobManager | SharedJobManager:
+    """The shared queue in PostgreSQL when `jobs.url` is set, else this process's own."""
+    if config.jobs.url is not None:
+        return SharedJobManager(config, models, gallery, events)
+    return JobManager(config, models, gallery, events)
 
 
 def build_services(config: Config, models: Models | None = None) -> Services:
@@ -39,11 +54,16 @@ def build_services(config: Config, models: Models | None = None) -> Services:
     store (slow: seconds)."""
     started = time.perf_counter()
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    # The shared database first: while it is away nothing else is worth loading.
+    for name, url in (("gallery", config.gallery.url), ("jobs", config.jobs.url)):
+        if url is not None:
+            check_reachable(url, name)
     models = models or load_models(config)
     gallery = open_gallery(config, models, config.data_dir / GALLERY_DIR)
-    jobs = JobManager(config, models, gallery)
+    events = open_events(config.events)
+    jobs = open_jobs(config, models, gallery, events)
     # Stream URLs come from API callers: the destination policy always applies.
-    streams = StreamManager(models, gallery, config, DestinationPolicy(config))
+    streams = StreamManager(models, gallery, config, DestinationPolicy(config), events=events)
     jobs.start()
     logger.info(
         "services ready in %.1f s: gallery %d identities, %d jobs on disk",
@@ -51,4 +71,4 @@ def build_services(config: Config, models: Models | None = None) -> Services:
         len(gallery),
         len(jobs.list()),
     )
-    return Services(config, models, gallery, jobs, streams)
+    return Services(config, models, gallery, jobs, streams, events)

@@ -9,7 +9,9 @@ they agree with it. When a track ends its identity "leaves" and its sighting is 
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -17,7 +19,7 @@ import numpy as np
 
 from tracker_service.crops import crop_boxes
 from tracker_service.pipeline.cache import EmbeddingCache
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import GalleryUnavailableError, IdentityGallery
 from tracker_service.types import FloatArray, Frame, TrackSnapshot
 
 THUMBNAIL_HEIGHT = 128
@@ -44,7 +46,7 @@ class IdentityBook:
 
     def __init__(
         self,
-        gallery: Gallery,
+        gallery: IdentityGallery,
         cache: EmbeddingCache,
         source: str,
         samples_needed: int = 1,
@@ -59,6 +61,18 @@ class IdentityBook:
         self.timeout_frames = timeout_frames
         self._by_track: dict[int, int] = {}
         self.identities_seen: set[int] = set()
+        # Why the gallery's database cannot be reached, while it cannot: tracking goes on,
+        # new tracks stay unresolved and are resolved once it is back.
+        self.gallery_error: str | None = None
+
+    @contextlib.contextmanager
+    def _gallery_call(self) -> Iterator[None]:
+        try:
+            yield
+        except GalleryUnavailableError as exc:
+            self.gallery_error = str(exc)
+        else:
+            self.gallery_error = None
 
     def identity_of(self, track_id: int) -> int | None:
         return self._by_track.get(track_id)
@@ -83,11 +97,12 @@ class IdentityBook:
                 if self._holders(identity) == 1:  # not already here through a lost track
                     changes.appeared.append(identity)
             elif track.track_id in fresh_samples:
-                self.gallery.add_exemplar(
-                    identity,
-                    fresh_samples[track.track_id],
-                    min_similarity=self.gallery.config.match_threshold,
-                )
+                with self._gallery_call():
+                    self.gallery.add_exemplar(
+                        identity,
+                        fresh_samples[track.track_id],
+                        min_similarity=self.gallery.config.match_threshold,
+                    )
             self.gallery.record_sighting(identity, self.source, track.track_id, media_s, now)
         return changes
 
@@ -95,7 +110,8 @@ class IdentityBook:
         for track_id in track_ids:
             identity = self._by_track.pop(track_id, None)
             if identity is not None:
-                self.gallery.end_sighting(identity, self.source, track_id)
+                with self._gallery_call():  # kept for the next flush when it fails
+                    self.gallery.end_sighting(identity, self.source, track_id)
                 if self._holders(identity) == 0:  # not still here through a newer track
                     changes.left.append(identity)
 
@@ -103,7 +119,8 @@ class IdentityBook:
         """End every track (the stream stopped); returns the identities that left."""
         changes = IdentityChanges()
         self.end_tracks(tuple(self._by_track), changes)
-        self.gallery.flush()
+        with self._gallery_call():
+            self.gallery.flush()
         return changes.left
 
     def _resolve(
@@ -125,9 +142,16 @@ class IdentityBook:
             for other in visible
             if other.track_id != track.track_id and other.track_id in self._by_track
         }
-        resolution = self.gallery.resolve(
-            entry.vector, exclude=in_view, thumbnail=encode_thumbnail(frame, track.xyxy), now=now
-        )
+        resolution = None
+        with self._gallery_call():
+            resolution = self.gallery.resolve(
+                entry.vector,
+                exclude=in_view,
+                thumbnail=encode_thumbnail(frame, track.xyxy),
+                now=now,
+            )
+        if resolution is None:
+            return None  # the database is away: tried again on a later frame
         self._by_track[track.track_id] = resolution.identity_id
         self.identities_seen.add(resolution.identity_id)
         return resolution.identity_id
@@ -138,7 +162,9 @@ class IdentityBook:
     def _follow_merges_and_deletes(self) -> None:
         # Identities can be merged or deleted through the API while tracks hold them.
         for track_id, identity in list(self._by_track.items()):
-            current = self.gallery.canonical(identity)
+            current: int | None = identity
+            with self._gallery_call():
+                current = self.gallery.canonical(identity)
             if current is None:
                 del self._by_track[track_id]
             elif current != identity:

@@ -18,7 +18,7 @@ from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.gate import GateDecision, ReidGate
 from tracker_service.pipeline.identities import IdentityBook
 from tracker_service.reid.base import Embedder
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import GalleryUnavailableError, IdentityGallery
 from tracker_service.tracking import Tracker, TrackerOutput
 from tracker_service.types import (
     Detections,
@@ -77,7 +77,7 @@ class StreamPipeline:
         *,
         detector: Detector,
         embedder: Embedder,
-        gallery: Gallery,
+        gallery: IdentityGallery,
         config: Config,
         fps: float,
         source: str,
@@ -121,8 +121,11 @@ class StreamPipeline:
         changes = self.identities.update(visible, fresh, frame, timestamp_s)
         self.identities.end_tracks(output.removed, changes)
         if timestamp_s - self._last_flush_s >= SIGHTING_FLUSH_S:
-            self.gallery.flush()
             self._last_flush_s = timestamp_s
+            try:
+                self.gallery.flush()
+            except GalleryUnavailableError as exc:  # kept in memory for the next flush
+                self.identities.gallery_error = str(exc)
         result = FrameResult(
             frame_index=self._frame_index,
             timestamp_s=timestamp_s,

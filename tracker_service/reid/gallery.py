@@ -73,14 +73,45 @@ class IdentityRecord:
     sources: tuple[str, ...]
     has_thumbnail: bool
 
+    @classmethod
+    def of(cls, stored: StoredIdentity, exemplars: int) -> IdentityRecord:
+        return cls(
+            identity_id=stored.identity_id,
+            label=stored.label,
+            created_at=stored.created_at,
+            first_seen=stored.first_seen,
+            last_seen=stored.last_seen,
+            exemplars=exemplars,
+            sources=stored.sources,
+            has_thumbnail=stored.has_thumbnail,
+        )
 
-def _unit(vector: FloatArray) -> FloatArray:
+
+def unit(vector: FloatArray) -> FloatArray:
+    """`vector` scaled to length 1 (float32, flat); a GalleryError when that is impossible."""
     flat = np.asarray(vector, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(flat))
     if not np.isfinite(norm) or norm == 0.0:
         raise GalleryError("embedding must be a finite, non-zero vector")
     result: FloatArray = flat / norm
     return result
+
+
+def admits_exemplar(
+    vectors: list[FloatArray],
+    query: FloatArray,
+    config: GalleryConfig,
+    min_similarity: float | None,
+) -> bool:
+    """Whether unit vector `query` adds a view to an identity's exemplar `vectors`: not a
+    near copy of one (`exemplar_min_distance`), and, with `min_similarity`, like them enough
+    (a sample taken during a crossing must not teach the identity a stranger)."""
+    if not vectors:
+        return True
+    closest = float(np.max(np.stack(vectors) @ query))
+    if closest > 1.0 - config.exemplar_min_distance:
+        return False
+    return min_similarity is None or closest >= min_similarity
 
 
 class Gallery:
@@ -138,7 +169,7 @@ class Gallery:
 
     def search(self, vector: FloatArray, k: int = 5, exclude: Collection[int] = ()) -> list[Match]:
         """The best `k` identities for `vector`, by their best exemplar's similarity."""
-        query = _unit(vector).reshape(1, -1)
+        query = unit(vector).reshape(1, -1)
         with self._lock:
             best = self._index.search(query, exclude)
         ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
@@ -155,15 +186,15 @@ class Gallery:
 
         `exclude` lists identities that cannot be this person (others in view right now).
         """
-        unit = _unit(vector)
+        query = unit(vector)
         now = time.time() if now is None else now
         with self._lock:
-            matches = self.search(unit, k=1, exclude=exclude)
+            matches = self.search(query, k=1, exclude=exclude)
             if matches and matches[0].similarity >= self.config.match_threshold:
                 best = matches[0]
-                self.add_exemplar(best.identity_id, unit)
+                self.add_exemplar(best.identity_id, query)
                 return Resolution(best.identity_id, best.similarity, created=False)
-            identity_id = self._create(unit, thumbnail, now)
+            identity_id = self._create(query, thumbnail, now)
             return Resolution(identity_id, matches[0].similarity if matches else 0.0, True)
 
     def add_exemplar(
@@ -174,19 +205,13 @@ class Gallery:
         With `min_similarity`, a vector that does not look enough like the identity already
         is refused: a sample taken during a crossing must not teach the identity a stranger.
         """
-        unit = _unit(vector)
+        query = unit(vector)
         with self._lock:
             vectors = self._index.vectors(identity_id)
-            if vectors is None:
+            if vectors is None or not admits_exemplar(vectors, query, self.config, min_similarity):
                 return False
-            if vectors:
-                closest = float(np.max(np.stack(vectors) @ unit))
-                if closest > 1.0 - self.config.exemplar_min_distance:
-                    return False
-                if min_similarity is not None and closest < min_similarity:
-                    return False
             with self._store.transaction():
-                self._insert_exemplar(identity_id, unit, time.time())
+                self._insert_exemplar(identity_id, query, time.time())
                 ids = self._index.exemplar_ids(identity_id)
                 while len(ids) > self.config.max_exemplars:
                     # Keep the first view (what the identity was created from), drop the
@@ -194,12 +219,12 @@ class Gallery:
                     self._delete_exemplar(identity_id, ids[1])
             return True
 
-    def _create(self, unit: FloatArray, thumbnail: bytes | None, now: float) -> int:
+    def _create(self, query: FloatArray, thumbnail: bytes | None, now: float) -> int:
         with self._store.transaction():
             identity_id = self._store.insert_identity(now, thumbnail)
             self._index.add_identity(identity_id)
             self._labels[identity_id] = None
-            self._insert_exemplar(identity_id, unit, now)
+            self._insert_exemplar(identity_id, query, now)
             self._enforce_identity_bound(keep=identity_id)
         return identity_id
 
@@ -326,16 +351,7 @@ class Gallery:
             return [self._record(row) for row in stored], total
 
     def _record(self, stored: StoredIdentity) -> IdentityRecord:
-        return IdentityRecord(
-            identity_id=stored.identity_id,
-            label=stored.label,
-            created_at=stored.created_at,
-            first_seen=stored.first_seen,
-            last_seen=stored.last_seen,
-            exemplars=len(self._index.exemplar_ids(stored.identity_id)),
-            sources=stored.sources,
-            has_thumbnail=stored.has_thumbnail,
-        )
+        return IdentityRecord.of(stored, len(self._index.exemplar_ids(stored.identity_id)))
 
     def sightings(self, identity_id: int, limit: int = 20) -> list[Sighting]:
         with self._lock:

@@ -14,11 +14,13 @@ import asyncio
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+Forward = Callable[[Event], None]  # also given every event (the MQTT publisher); never blocks
 
 
 class TooManySubscribersError(RuntimeError):
@@ -124,10 +126,19 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
 
 
 class EventHub:
-    """Publishes events to every current subscriber; bounded in subscribers and queue size."""
+    """Publishes events to every current subscriber; bounded in subscribers and queue size.
 
-    def __init__(self, queue_size: int, max_subscribers: int) -> None:
+    `forward`, when given, also receives every event (the MQTT publisher); it must not block.
+    """
+
+    def __init__(
+        self,
+        queue_size: int,
+        max_subscribers: int,
+        forward: Forward | None = None,
+    ) -> None:
         self.queue_size = queue_size
+        self._forward = forward
         self.max_subscribers = max_subscribers
         self._lock = threading.Lock()
         self._subscribers: list[Subscription] = []
@@ -156,6 +167,8 @@ class EventHub:
             subscribers = tuple(self._subscribers)
         for subscription in subscribers:
             subscription.offer(event)
+        if self._forward is not None:
+            self._forward(event)
 
     def discard(self, subscription: Subscription) -> None:
         with self._lock:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker_service.config import Config
-from tracker_service.reid.gallery import Gallery
+from tracker_service.events import EventSink
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
 from tracker_service.streams.policy import DestinationPolicy, PolicedSource
@@ -98,14 +99,16 @@ class StreamManager:
     def __init__(
         self,
         models: Models,
-        gallery: Gallery,
+        gallery: IdentityGallery,
         config: Config,
         policy: DestinationPolicy | None = None,
+        events: EventSink | None = None,
     ) -> None:
         """`policy` decides where stream URLs may point; the service always passes one
         (None trusts whoever calls, as the CLI trusts its user)."""
         self.policy = policy
         self.models = models
+        self.events = events
         self.gallery = gallery
         self.config = config
         self._lock = threading.Lock()
@@ -158,6 +161,7 @@ class StreamManager:
                 config=self.config,
                 # Sightings name the camera as the user does (the id keeps it unique).
                 source_name=f"{shown_name} [{stream_id}]",
+                forward=None if self.events is None else self.events.stream_event,
             )
             entry = _Entry(shown_name, source.loop, time.time(), worker)
             self._streams[stream_id] = entry
@@ -183,6 +187,8 @@ class StreamManager:
         if entry is None:
             raise StreamNotFoundError(stream_id)
         entry.worker.stop(timeout)
+        if self.events is not None:
+            self.events.stream_removed(stream_id)
         logger.info("stream %s removed", stream_id)
         return self._info(stream_id, entry)
 

@@ -34,8 +34,8 @@ from tracker_service.config import Config
 from tracker_service.detection import Detector
 from tracker_service.pipeline import StreamPipeline
 from tracker_service.reid.base import Embedder
-from tracker_service.reid.gallery import Gallery
-from tracker_service.streams.events import Event, EventHub, Subscription
+from tracker_service.reid.identity_gallery import IdentityGallery
+from tracker_service.streams.events import Event, EventHub, Forward, Subscription
 from tracker_service.streams.snapshot import JpegSnapshot, LatestJpeg
 from tracker_service.streams.source import LiveSource
 from tracker_service.streams.state import LiveFrame, SourceState
@@ -63,9 +63,10 @@ class StreamWorker:
         *,
         detector: Detector,
         embedder: Embedder,
-        gallery: Gallery,
+        gallery: IdentityGallery,
         config: Config,
         source_name: str | None = None,
+        forward: Forward | None = None,
     ) -> None:
         self.stream_id = stream_id
         self.source = source
@@ -77,7 +78,8 @@ class StreamWorker:
         # stream, because every stream's track ids start at 1.
         self.source_name = source_name or f"{source.target.display} [{stream_id}]"
         self.started_at = time.time()
-        self._hub = EventHub(config.streams.subscriber_queue, config.streams.max_subscribers)
+        streams = config.streams
+        self._hub = EventHub(streams.subscriber_queue, streams.max_subscribers, forward)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"stream:{stream_id}", daemon=True)
         self._stats_lock = threading.Lock()
@@ -248,6 +250,8 @@ class StreamWorker:
             self._lag_window.add(done, lag)
             self._lag_s = lag
             self._tracks_in_view = len(result.tracks)
+            if pipeline.identities.gallery_error is not None:  # tracking goes on: say why
+                self._processing_error = (pipeline.identities.gallery_error, time.time())
         self._jpeg.update(frame.image, result.tracks, index, frame.captured_at)
         self._publish_identities(result, frame.captured_at)
         self._hub.publish(self._frame_event(result, frame, index, lag))

@@ -26,7 +26,8 @@ from tracker_service.api.schemas import (
 from tracker_service.api.services import Services
 from tracker_service.api.uploads import MULTIPART_FILE_BODY, check_declared_length, receive_file
 from tracker_service.crops import crop_boxes
-from tracker_service.reid.gallery import Gallery, GalleryError, IdentityRecord
+from tracker_service.reid.gallery import GalleryError, IdentityRecord
+from tracker_service.reid.identity_gallery import IdentityGallery
 
 router = APIRouter(tags=["identities"])
 MAX_SEARCH_IMAGE_BYTES = 20 * 2**20
@@ -53,7 +54,7 @@ def _thumbnail_url(identity_id: int) -> str:
     return f"/v1/identities/{identity_id}/thumbnail.jpg"
 
 
-def _sightings(gallery: Gallery, identity_id: int, limit: int) -> list[SightingOut]:
+def _sightings(gallery: IdentityGallery, identity_id: int, limit: int) -> list[SightingOut]:
     return [SightingOut(**vars_of(s)) for s in gallery.sightings(identity_id, limit)]
 
 
@@ -62,7 +63,7 @@ def vars_of(sighting: object) -> dict[str, object]:
     return {name: getattr(sighting, name) for name in fields}
 
 
-def _record(gallery: Gallery, identity_id: int) -> IdentityRecord:
+def _record(gallery: IdentityGallery, identity_id: int) -> IdentityRecord:
     try:
         return gallery.identity(identity_id)
     except KeyError:

@@ -30,6 +30,7 @@ from tracker_service.jobs import (
     JobState,
     QueueFullError,
 )
+from tracker_service.jobs_shared import SharedJobManager
 from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
 from tracker_service.video_file import SourceError, probe_video
 
@@ -73,7 +74,7 @@ def _queue_full() -> ApiError:
     )
 
 
-def _job(jobs: JobManager, job_id: str) -> Job:
+def _job(jobs: JobManager | SharedJobManager, job_id: str) -> Job:
     try:
         return jobs.get(job_id)
     except JobNotFoundError:

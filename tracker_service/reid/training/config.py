@@ -13,13 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from tracker_service.config import (
-    ConfigError,
-    StrictModel,
-    format_validation_error,
-    merge_trees,
-    read_yaml,
-)
+from tracker_service.config import ConfigError, format_validation_error, merge_trees, read_yaml
+from tracker_service.config_base import StrictModel
 
 BackboneName = Literal["resnet50", "osnet_x0_25", "osnet_x1_0", "efficientnet_b0"]
 DatasetFormat = Literal["market1501", "folder"]
