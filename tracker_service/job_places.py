@@ -10,7 +10,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from tracker_service.jobs import QueueFullError
+
+class QueueFullError(RuntimeError):
+    """No room for another job; retry later."""
 
 
 class QueuePlaces:
@@ -25,11 +27,15 @@ class QueuePlaces:
         self._reserved = 0
         self._lock = threading.Lock()
 
+    def has_room(self) -> bool:
+        with self._lock:
+            return self._queued() + self._reserved < self._capacity
+
     @contextmanager
     def reservation(self) -> Iterator[None]:
         """Hold a place while the body arrives; `QueueFullError` when none is left."""
         with self._lock:
-            if self._queued() + self._reserved >= self._capacity:
+            if self._queued() + self._reserved >= self._capacity:  # not has_room(): one lock
                 raise QueueFullError("the job queue is full")
             self._reserved += 1
         try:

@@ -17,8 +17,6 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.events import EventSink
+from tracker_service.job_places import QueueFullError, QueuePlaces
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runner import RunCancelledError, run_video
 from tracker_service.runtime import Models
@@ -48,10 +47,6 @@ class JobState(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
-
-class QueueFullError(RuntimeError):
-    """No room for another job; retry later."""
 
 
 class JobNotFoundError(KeyError):
@@ -161,7 +156,9 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._controls: dict[str, _Control] = {}
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.service.max_queued_jobs)
-        self._reserved = 0  # queue places held by uploads in progress
+        # Queue places held by uploads in progress count as taken.
+        self._places = QueuePlaces(self._queue.qsize, self._queue.maxsize)
+        self.reservation = self._places.reservation
         self._workers: list[threading.Thread] = []
         self._load_existing()
 
@@ -200,23 +197,7 @@ class JobManager:
     # -- public API ---------------------------------------------------------------------------
 
     def has_room(self) -> bool:
-        with self._lock:
-            return self._queue.qsize() + self._reserved < self._queue.maxsize
-
-    @contextmanager
-    def reservation(self) -> Iterator[None]:
-        """Hold a place in the queue while an upload arrives (`QueueFullError` when none is
-        left), so that uploads beyond the queue's room are refused before their bodies are
-        read instead of after; `submit` inside it uses the place."""
-        with self._lock:
-            if not self.has_room():
-                raise QueueFullError("the job queue is full")
-            self._reserved += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._reserved -= 1
+        return self._places.has_room()
 
     def new_job_dir(self) -> tuple[str, Path]:
         return new_job_dir(self.root)

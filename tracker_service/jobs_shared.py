@@ -31,8 +31,8 @@ from psycopg_pool import ConnectionPool
 
 from tracker_service.config import Config
 from tracker_service.events import EventSink
-from tracker_service.job_places import QueuePlaces
-from tracker_service.jobs import Job, JobNotFoundError, JobState, QueueFullError, new_job_dir
+from tracker_service.job_places import QueueFullError, QueuePlaces
+from tracker_service.jobs import Job, JobNotFoundError, JobState, new_job_dir
 from tracker_service.postgres import open_pool
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runner import RunCancelledError, run_video

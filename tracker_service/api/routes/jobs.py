@@ -21,6 +21,7 @@ from tracker_service.api.uploads import (
     receive_file,
     safe_suffix,
 )
+from tracker_service.job_places import QueueFullError
 from tracker_service.jobs import (
     INPUT_STEM,
     Job,
@@ -28,7 +29,6 @@ from tracker_service.jobs import (
     JobManager,
     JobNotFoundError,
     JobState,
-    QueueFullError,
 )
 from tracker_service.jobs_shared import SharedJobManager
 from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
