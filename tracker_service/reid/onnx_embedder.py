@@ -205,6 +205,9 @@ def _create_session(model: str | bytes, providers: list[Any], threads: int) -> A
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1  # one branchless graph: parallelism is within operators
     options.log_severity_level = 3  # errors only; our own checks report what matters
+    # Idle intra-op workers would otherwise spin for a while after each batch, taking the
+    # cores the detector needs for the next frame (the re-ID batch runs between detections).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, sess_options=options, providers=providers)
 
 

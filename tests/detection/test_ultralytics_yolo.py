@@ -1,0 +1,69 @@
+"""The YOLO wrapper gives exactly Ultralytics' `predict` boxes, one frame or a batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tracker_service.config import DetectorConfig
+from tracker_service.detection.ultralytics_yolo import PERSON_CLASS, UltralyticsDetector
+from tracker_service.sources import VideoFileSource
+
+# Frames with nobody, one person, and several people crossing.
+FRAMES = (0, 40, 250, 380)
+
+
+@pytest.fixture(scope="module")
+def detector(detector_path: Path) -> UltralyticsDetector:
+    config = DetectorConfig(model=str(detector_path), device="cpu", confidence=0.1)
+    return UltralyticsDetector(config, detector_path.parent)
+
+
+@pytest.fixture(scope="module")
+def frames(video_path: Path) -> list[np.ndarray]:
+    with VideoFileSource(video_path) as source:
+        picked = [frame for index, _, frame in source if index in FRAMES]
+    assert len(picked) == len(FRAMES)
+    return picked
+
+
+def _predict(detector: UltralyticsDetector, frame: np.ndarray) -> tuple[Any, Any]:
+    model: Any = detector._model
+    boxes = (
+        model.predict(
+            frame, classes=[PERSON_CLASS], conf=0.1, iou=0.7, imgsz=640, device="cpu", verbose=False
+        )[0]
+        .boxes.cpu()
+        .numpy()
+    )
+    return boxes.xyxy, boxes.conf
+
+
+def test_detect_matches_ultralytics_predict(
+    detector: UltralyticsDetector, frames: list[np.ndarray]
+) -> None:
+    found_people = 0
+    for frame in frames:
+        detections = detector.detect(frame)
+        xyxy, confidence = _predict(detector, frame)
+        np.testing.assert_array_equal(detections.xyxy, xyxy)
+        np.testing.assert_array_equal(detections.confidence, confidence)
+        found_people += len(detections)
+    assert found_people > 0
+
+
+def test_a_batch_gives_each_frame_its_own_detections(
+    detector: UltralyticsDetector, frames: list[np.ndarray]
+) -> None:
+    small = np.ascontiguousarray(frames[2][::2, ::2])  # another size in the same batch
+    batch = [*frames, small]
+    together = detector.detect_batch(batch)
+    assert len(together) == len(batch)
+    for frame, detections in zip(batch, together, strict=True):
+        alone = detector.detect(frame)
+        np.testing.assert_array_equal(detections.xyxy, alone.xyxy)
+        np.testing.assert_array_equal(detections.confidence, alone.confidence)
+    assert detector.detect_batch([]) == []
