@@ -9,6 +9,7 @@ filter arithmetic is filterpy's `KalmanFilter`.
 from __future__ import annotations
 
 import numpy as np
+from filterpy.common import kinematic_kf
 from filterpy.kalman import KalmanFilter
 from numpy.typing import NDArray
 
@@ -18,9 +19,9 @@ MEASUREMENT_DIM = 4
 POSITION_STD = 1.0 / 20.0
 VELOCITY_STD = 1.0 / 160.0
 
-_TRANSITION = np.eye(STATE_DIM)
-_TRANSITION[:MEASUREMENT_DIM, MEASUREMENT_DIM:] = np.eye(MEASUREMENT_DIM)
-_OBSERVATION = np.eye(MEASUREMENT_DIM, STATE_DIM)
+# Constant velocity in (cx, cy, w, h), positions first then velocities, one frame a step.
+_TRANSITION = np.asarray(kinematic_kf(dim=MEASUREMENT_DIM, order=1, order_by_dim=False).F)
+_OBSERVATION = np.eye(MEASUREMENT_DIM, STATE_DIM)  # the box is observed, not its velocity
 
 Box = NDArray[np.float64]
 
@@ -34,6 +35,11 @@ def cxcywh_to_xyxy(cxcywh: NDArray[np.floating]) -> Box:
     box = np.asarray(cxcywh, dtype=np.float64)
     half = box[2:4] / 2.0
     return np.concatenate([box[:2] - half, box[:2] + half])
+
+
+def model_matrices() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Copies of the transition (8 x 8) and observation (4 x 8) matrices."""
+    return _TRANSITION.copy(), _OBSERVATION.copy()
 
 
 def _size_scaled(w: float, h: float, weight: float) -> Box:
