@@ -66,9 +66,10 @@ if TYPE_CHECKING:
 SECTION = "video_e2e"
 DETECTOR = "detector"
 OURS = "ours"
+OURS_MOTION = "ours-motion"  # ours with motion-aware detection (`detection/motion.py`)
 ULTRALYTICS = ("ultralytics-botsort", "ultralytics-bytetrack")
 BOXMOT = ("boxmot-botsort", "boxmot-deepocsort", "boxmot-strongsort")
-PIPELINES = (OURS, *ULTRALYTICS, *BOXMOT)
+PIPELINES = (OURS, OURS_MOTION, *ULTRALYTICS, *BOXMOT)
 QUICK_PIPELINES = (OURS, "ultralytics-botsort", "boxmot-deepocsort")
 QUICK_FRAMES = 20
 DETECTOR_CONF = 0.1  # what model.track() uses; the same for every pipeline
@@ -142,6 +143,7 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
     """`StreamPipeline.process` on every frame, a fresh (in-memory) gallery per run."""
     memory = PeakMemory()
     from tracker_service.config import load_config
+    from tracker_service.detection.motion import MotionGate, MotionGatedDetector
     from tracker_service.pipeline import StreamPipeline
     from tracker_service.runtime import load_models, open_gallery
 
@@ -176,8 +178,9 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
     models.detector.detect(first)  # warm-up, outside the timings
     models.embedder.embed([first[:256, :128]])
     gallery = open_gallery(config, models, None)  # in memory: every run starts empty
+    gate = MotionGate(config.motion, rate) if spec.get("motion") else None
     pipeline = StreamPipeline(
-        detector=models.detector,
+        detector=models.detector if gate is None else MotionGatedDetector(models.detector, gate),
         embedder=models.embedder,
         gallery=gallery,
         config=config,
@@ -197,8 +200,9 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
     identities = len(pipeline.identities.identities_seen)
     gallery.close()
     return {
-        "pipeline": OURS,
+        "pipeline": OURS_MOTION if gate else OURS,
         "frames": len(latency),
+        "detector_skipped": gate.skipped_share if gate else 0.0,
         "runs": [
             {
                 "latency_s": latency,
@@ -216,6 +220,7 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
         "settings": {
             "tracker": config.tracker.model_dump(),
             "gate": config.gate.model_dump(),
+            **({"motion": config.motion.model_dump()} if gate else {}),
             "embedder_threads": spec["threads"],
         },
         "detector_result": detector_result,
@@ -411,6 +416,8 @@ def _commands(args: argparse.Namespace, notes: list[str]) -> Commands:
     for name in args.pipelines:
         if name == OURS and name not in commands:
             commands[name] = (main_env, {"kind": OURS})
+        elif name == OURS_MOTION:
+            commands[name] = (main_env, {"kind": OURS, "motion": True})
         elif name in ULTRALYTICS:
             commands[name] = (main_env, {"kind": "ultralytics", "tracker": name.split("-")[1]})
     wanted_boxmot = [name for name in args.pipelines if name in BOXMOT]
@@ -536,6 +543,8 @@ def summarise(measured: Mapping[str, Measured]) -> tuple[list[Row], float, int]:
         ids = str(first.get("ids", "?"))
         if "identities" in first:
             ids = f"{first['ids']} tracks, {first['identities']} identities"
+        if first.get("detector_skipped"):
+            ids += f"; detector skipped on {first['detector_skipped']:.0%} of frames"
         embedder_s = _mean(embedder) if embedder else None
         if name.startswith("boxmot-"):
             # Fed detections: add the detector-only time of the same frame.

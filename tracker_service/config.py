@@ -75,6 +75,28 @@ class EmbedderConfig(StrictModel):
     )
 
 
+class MotionConfig(StrictModel):
+    """Motion-aware detection: the detector runs only when the picture changed.
+
+    A cheap test per frame (a downscaled, blurred grey frame against the one the detector
+    last saw) decides whether to run the detector; on a still frame the last detections are
+    carried forward. A forced detection every `refresh_s` catches what the test misses.
+    """
+
+    cameras: bool = Field(True, description="gate the detector on live streams")
+    files: bool = Field(False, description="gate the detector on uploaded videos and the CLI")
+    width: int = Field(160, ge=16, le=1920, description="width of the frame the test compares")
+    pixel_threshold: int = Field(
+        20, ge=1, le=255, description="grey-level difference that counts as a changed pixel"
+    )
+    min_changed_fraction: float = Field(
+        0.001, ge=0.0, le=1.0, description="share of changed pixels that counts as motion"
+    )
+    refresh_s: float = Field(
+        1.0, gt=0.0, description="the detector runs at least this often, motion or not"
+    )
+
+
 class TrackerConfig(StrictModel):
     """Kalman + Hungarian tracker with two-stage (ByteTrack-style) association."""
 
@@ -257,6 +279,7 @@ class Config(StrictModel):
     detector: DetectorConfig = DetectorConfig()
     embedder: EmbedderConfig = EmbedderConfig()
     tracker: TrackerConfig = TrackerConfig()
+    motion: MotionConfig = MotionConfig()
     gate: GateConfig = GateConfig()
     cache: CacheConfig = CacheConfig()
     gallery: GalleryConfig = GalleryConfig()

@@ -8,18 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tracker_service.config import DetectorConfig
 from tracker_service.detection.ultralytics_yolo import PERSON_CLASS, UltralyticsDetector
 from tracker_service.sources import VideoFileSource
 
 # Frames with nobody, one person, and several people crossing.
 FRAMES = (0, 40, 250, 380)
-
-
-@pytest.fixture(scope="module")
-def detector(detector_path: Path) -> UltralyticsDetector:
-    config = DetectorConfig(model=str(detector_path), device="cpu", confidence=0.1)
-    return UltralyticsDetector(config, detector_path.parent)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,59 @@
+"""One detector worker shared by threads: each caller gets its own frame's detections."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracker_service.detection.batching import BatchingDetector, DetectorClosedError
+from tracker_service.detection.ultralytics_yolo import UltralyticsDetector
+from tracker_service.sources import VideoFileSource
+from tracker_service.types import Detections
+
+FRAMES = (40, 250, 380, 420)
+
+
+@pytest.fixture(scope="module")
+def frames(video_path: Path) -> list[np.ndarray]:
+    with VideoFileSource(video_path) as source:
+        return [frame for index, _, frame in source if index in FRAMES]
+
+
+def test_concurrent_callers_get_their_own_detections(
+    detector: UltralyticsDetector, frames: list[np.ndarray]
+) -> None:
+    shared = BatchingDetector(detector, max_batch=4)
+    answers: dict[int, Detections] = {}
+    start = threading.Barrier(len(frames))
+
+    def call(index: int) -> None:
+        start.wait()
+        answers[index] = shared.detect(frames[index])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(frames))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    shared.close()
+    assert sorted(answers) == list(range(len(frames)))
+    for index, frame in enumerate(frames):
+        alone = detector.detect(frame)
+        np.testing.assert_array_equal(answers[index].xyxy, alone.xyxy)
+    assert shared.frames == len(frames)
+    assert shared.batches <= len(frames)
+
+
+def test_a_bad_frame_fails_its_caller_only(
+    detector: UltralyticsDetector, frames: list[np.ndarray]
+) -> None:
+    shared = BatchingDetector(detector)
+    with pytest.raises(Exception):  # noqa: B017 (whatever the model raises for it)
+        shared.detect(np.zeros((0, 0, 3), np.uint8))
+    assert len(shared.detect(frames[0])) > 0  # the worker goes on
+    shared.close()
+    with pytest.raises(DetectorClosedError):
+        shared.detect(frames[0])
