@@ -53,6 +53,9 @@ class DetectorConfig(StrictModel):
     )
     nms_iou: float = Field(0.7, gt=0.0, le=1.0)
     half: bool = Field(False, description="FP16 inference (CUDA only)")
+    max_batch: int = Field(
+        8, ge=1, le=256, description="frames of different streams run together at most"
+    )
 
     @model_validator(mode="after")
     def _imgsz_stride(self) -> DetectorConfig:
