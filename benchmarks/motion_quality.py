@@ -64,28 +64,26 @@ def _track(
     models: Any, config: Any, frames: Frames, fps: float, *, gated: bool, out: Path
 ) -> float:
     """Our pipeline over `frames` into the MOT file `out`; the share of frames not detected."""
-    from tracker_service.detection.motion import MotionGate, MotionGatedDetector
     from tracker_service.pipeline import StreamPipeline
-    from tracker_service.runner import open_gallery
+    from tracker_service.runtime import open_gallery
     from tracker_service.sinks.mot import MotWriter
 
-    gate = MotionGate(config.motion, fps) if gated else None
-    detector = models.detector if gate is None else MotionGatedDetector(models.detector, gate)
     gallery = open_gallery(config, models, None)
     pipeline = StreamPipeline(
-        detector=detector,
+        detector=models.detector,
         embedder=models.embedder,
         gallery=gallery,
         config=config,
         fps=fps,
         source="benchmark",
+        motion_gated=gated,
     )
     with MotWriter(out) as writer:
         for index, frame in enumerate(frames):
             writer.write(pipeline.process(frame, index / fps).tracks)
     pipeline.close()
     gallery.close()
-    return gate.skipped_share if gate else 0.0
+    return pipeline.motion.skipped_share if pipeline.motion else 0.0
 
 
 @dataclasses.dataclass
@@ -99,7 +97,7 @@ class Outcome:
 def measure(args: argparse.Namespace) -> list[Outcome]:
     from tracker_service.config import load_config
     from tracker_service.evaluation import Benchmark, evaluate_folders
-    from tracker_service.runner import load_models
+    from tracker_service.runtime import load_models
 
     assets = assets_root()
     models_dir = assets / "models"

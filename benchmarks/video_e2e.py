@@ -143,7 +143,6 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
     """`StreamPipeline.process` on every frame, a fresh (in-memory) gallery per run."""
     memory = PeakMemory()
     from tracker_service.config import load_config
-    from tracker_service.detection.motion import MotionGate, MotionGatedDetector
     from tracker_service.pipeline import StreamPipeline
     from tracker_service.runtime import load_models, open_gallery
 
@@ -178,15 +177,16 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
     models.detector.detect(first)  # warm-up, outside the timings
     models.embedder.embed([first[:256, :128]])
     gallery = open_gallery(config, models, None)  # in memory: every run starts empty
-    gate = MotionGate(config.motion, rate) if spec.get("motion") else None
     pipeline = StreamPipeline(
-        detector=models.detector if gate is None else MotionGatedDetector(models.detector, gate),
+        detector=models.detector,
         embedder=models.embedder,
         gallery=gallery,
         config=config,
         fps=rate,
         source="benchmark",
+        motion_gated=bool(spec.get("motion")),
     )
+    gate = pipeline.motion
     latency: list[float] = []
     track_ids: set[int] = set()
     for index, frame in iter_frames(video, spec["frames"]):

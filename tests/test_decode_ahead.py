@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tracker_service.decode_ahead import decode_ahead
-from tracker_service.sources import VideoFileSource
+from tracker_service.video_file import VideoFileSource
 
 
 def test_frames_come_in_order_and_identical(video_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,7 +26,7 @@ class _End:
         self.error = error
 
 
-def decode_ahead(frames: Iterable[T], depth: int = 2) -> Iterator[T]:
+def decode_ahead(frames: Iterable[T], depth: int = 2) -> Generator[T]:
     """Yield the items of `frames`, read by a thread up to `depth` items ahead."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")

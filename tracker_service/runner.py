@@ -17,6 +17,7 @@ import numpy as np
 
 from tracker_service.annotate import draw_tracks
 from tracker_service.config import Config
+from tracker_service.decode_ahead import decode_ahead
 from tracker_service.pipeline import PipelineStats, StreamPipeline
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models
@@ -132,6 +133,7 @@ def run_video(
             config=config,
             fps=info.fps,
             source=source_name or video.name,
+            motion_gated=config.motion.files,
         )
         outputs = {
             "tracks": out_dir / TRACKS_FILE,
@@ -148,8 +150,10 @@ def run_video(
                 if config.output.video
                 else None
             )
+            frames = decode_ahead(source)
             try:
-                for _, timestamp, frame in source:
+                # The next frames decode in their own thread while this one is processed.
+                for index, timestamp, frame in frames:
                     if should_stop is not None and should_stop():
                         cancelled = True
                         break
@@ -159,8 +163,9 @@ def run_video(
                     if video_sink is not None:
                         video_sink.write(draw_tracks(frame, result.tracks, gallery.label))
                     if progress is not None:
-                        progress(source.frames_read, info.frame_count)
+                        progress(index + 1, info.frame_count)
             finally:
+                frames.close()  # stops the reader before the source closes
                 pipeline.close()
                 if video_sink is not None:
                     video_sink.close()

@@ -16,13 +16,14 @@ from numpy.typing import NDArray
 
 from tracker_service.config import Config
 from tracker_service.detection import Detector
+from tracker_service.detection.batching import BatchingDetector
 from tracker_service.model_store import fetch_weights, sha256_of
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.factory import EmbedderInfo, describe, load_embedder
 from tracker_service.reid.gallery import Gallery
 from tracker_service.reid.gallery_shared import SharedGallery
 from tracker_service.reid.identity_gallery import IdentityGallery
-from tracker_service.types import Detections, FloatArray, Frame
+from tracker_service.types import FloatArray
 
 
 @dataclass(frozen=True)
@@ -33,22 +34,6 @@ class Models:
     embedder: Embedder
     embedder_info: EmbedderInfo
     embedder_id: str
-
-
-class SerialDetector:
-    """A detector shared by several threads (streams, jobs), one inference at a time.
-
-    Neither Ultralytics predictors nor a compiled OpenVINO model may be called from two
-    threads at once; serialising also keeps two streams from fighting over 2 CPU cores.
-    """
-
-    def __init__(self, inner: Detector) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-
-    def detect(self, frame: Frame) -> Detections:
-        with self._lock:
-            return self._inner.detect(frame)
 
 
 class SerialEmbedder:
@@ -81,7 +66,10 @@ def load_models(config: Config) -> Models:
     # The gallery must only ever compare embeddings of one model: bind it to the weights.
     embedder_id = f"{model_file.name}:{sha256_of(model_file)[:16]}"
     _warm_up(detector, embedder, config.detector.imgsz)
-    return Models(SerialDetector(detector), SerialEmbedder(embedder), info, embedder_id)
+    # One detector worker serves every stream and job: the frames waiting run as one batch,
+    # in arrival order (a model must not run in two threads at once anyway).
+    shared = BatchingDetector(detector, config.detector.max_batch)
+    return Models(shared, SerialEmbedder(embedder), info, embedder_id)
 
 
 def _warm_up(detector: Detector, embedder: Embedder, imgsz: int) -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from tracker_service.detection.batching import BatchingDetector, DetectorClosedError
 from tracker_service.detection.ultralytics_yolo import UltralyticsDetector
-from tracker_service.sources import VideoFileSource
 from tracker_service.types import Detections
+from tracker_service.video_file import VideoFileSource
 
 FRAMES = (40, 250, 380, 420)
 

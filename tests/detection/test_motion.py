@@ -1,5 +1,5 @@
-"""Motion-aware detection on the real video: still frames skip the detector, motion and the
-periodic refresh do not."""
+"""Motion-aware detection on the real video: still frames skip the detector (the tracks are
+carried), motion and the periodic refresh do not."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracker_service.config import MotionConfig
+from tracker_service.config import Config, MotionConfig
 from tracker_service.detection.motion import (
     MotionGate,
-    MotionGatedDetector,
+    carried_detections,
     changed_fraction,
     motion_thumbnail,
 )
 from tracker_service.detection.ultralytics_yolo import UltralyticsDetector
-from tracker_service.sources import VideoFileSource
+from tracker_service.pipeline import StreamPipeline
+from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.onnx_embedder import OnnxEmbedder
+from tracker_service.video_file import VideoFileSource
 
 EMPTY, PERSON = 0, 40  # the room before anyone comes in; one person walking in
 
@@ -55,13 +58,31 @@ def test_the_gate_skips_still_frames_until_the_refresh(frames: dict[int, np.ndar
     assert gate.skipped_share == pytest.approx(9 / 13)
 
 
-def test_the_gated_detector_carries_its_last_detections(
-    detector: UltralyticsDetector, frames: dict[int, np.ndarray]
+def test_a_skipped_frame_carries_the_tracks_seen_before(
+    detector: UltralyticsDetector, onnx_reid_path: Path, frames: dict[int, np.ndarray]
 ) -> None:
-    gated = MotionGatedDetector(detector, MotionGate(MotionConfig(), fps=24.0))
-    assert len(gated.detect(frames[EMPTY])) == 0
-    found = gated.detect(frames[PERSON])
-    assert len(found) > 0
-    again = gated.detect(frames[PERSON])  # still: the detector is not asked again
-    assert again is found
-    assert gated.gate.detected == 2
+    """A person in a still picture: the detector runs once a second, and in between the
+    tracker carries them (confirmed, visible, on their predicted box) frame after frame."""
+    config = Config()
+    embedder = OnnxEmbedder(onnx_reid_path, "cpu", 8, 1)
+    pipeline = StreamPipeline(
+        detector=detector,
+        embedder=embedder,
+        gallery=Gallery(config.gallery, embedder.dim),
+        config=config,
+        fps=10.0,
+        source="still",
+        motion_gated=True,
+    )
+    results = [pipeline.process(frames[PERSON], index / 10.0) for index in range(25)]
+    assert pipeline.motion is not None
+    assert pipeline.motion.detected == 3  # frames 0, 10 and 20: the refresh, no motion
+    seen = [{track.track_id for track in result.tracks} for result in results]
+    assert seen[0] and all(ids == seen[0] for ids in seen)  # confirmed on frame 1, then kept
+    boxes = [result.tracks[0].xyxy for result in results]
+    assert np.allclose(boxes[-1], boxes[0], atol=2.0)  # a still person stays put
+    pipeline.close()
+
+
+def test_nothing_is_carried_without_confirmed_tracks() -> None:
+    assert len(carried_detections(())) == 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tracker_service.detection.ultralytics_yolo import PERSON_CLASS, UltralyticsDetector
-from tracker_service.sources import VideoFileSource
+from tracker_service.video_file import VideoFileSource
 
 # Frames with nobody, one person, and several people crossing.
 FRAMES = (0, 40, 250, 380)

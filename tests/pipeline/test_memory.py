@@ -27,8 +27,7 @@ from numpy.typing import NDArray
 from tracker_service.config import Config, GalleryConfig
 from tracker_service.pipeline.stream import StageTimes, StreamPipeline
 from tracker_service.reid.gallery import Gallery
-from tracker_service.tracking.kalman import BoxKalmanFilter
-from tracker_service.tracking.track import Track
+from tracker_service.tracking.track import MotionModel, Track
 from tracker_service.types import Detections
 
 FRAMES = 10_000
@@ -178,7 +177,7 @@ def long_run() -> LongRun:
     # A small timing window, full long before the traced part of the run.
     pipeline.stats.times = StageTimes(capacity=500)
     frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    filters: dict[int, weakref.ReferenceType[BoxKalmanFilter]] = {}
+    filters: dict[int, weakref.ReferenceType[MotionModel]] = {}
     peaks = dict.fromkeys(("tracks", "cache", "identity book", "sightings", "timings"), 0)
     violations: list[str] = []
     identities_in_output: set[int] = set()

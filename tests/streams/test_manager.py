@@ -14,8 +14,9 @@ from numpy.typing import NDArray
 
 from tests.streams.conftest import streams_config
 from tests.streams.support import closed_port, collect, of_type, states, wait_for
+from tracker_service.detection.batching import BatchingDetector
 from tracker_service.reid.gallery import Gallery
-from tracker_service.runtime import Models, SerialDetector, SerialEmbedder
+from tracker_service.runtime import Models, SerialEmbedder
 from tracker_service.streams import (
     InvalidStreamError,
     StreamLimitError,
@@ -131,8 +132,9 @@ def test_unknown_streams_are_reported(fake_models: Models, fake_gallery: Gallery
 
 
 def test_loaded_models_are_shared_behind_locks(real_models: Models) -> None:
-    # Streams and jobs call the same YOLO instance, which must not run in two threads at once.
-    assert isinstance(real_models.detector, SerialDetector)
+    # Streams and jobs call the same YOLO instance, which must not run in two threads at once:
+    # one detector worker serves them all.
+    assert isinstance(real_models.detector, BatchingDetector)
     assert isinstance(real_models.embedder, SerialEmbedder)
 
 

@@ -4,8 +4,9 @@ Most frames of a fixed camera show nothing new (the sample video is empty for mo
 its length), and the detector is ~90 % of a frame's time. `MotionGate.should_detect` compares
 each frame, downscaled to `width` pixels, greyed and blurred (so sensor noise and compression
 artefacts do not count), with the frame the detector last saw: when fewer than
-`min_changed_fraction` of the pixels moved by `pixel_threshold` grey levels, the detector's
-last answer still describes the picture and is carried forward. Comparing with the last
+`min_changed_fraction` of the pixels moved by `pixel_threshold` grey levels, nothing new is
+there to find, and the tracks seen on the frame before are carried by the Kalman filter
+(`carried_detections`: their predicted boxes stand in for the detector's). Comparing with the last
 detected frame rather than the previous frame means slow movement accumulates until it
 counts. The detector also runs at least every `refresh_s` seconds whatever the test says, so
 what the test misses (a small, slow person far away) is caught within that time, and a person
@@ -14,13 +15,14 @@ who stands still keeps their track while one who leaves is dropped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from tracker_service.config import MotionConfig, fps_to_frames
-from tracker_service.detection.base import Detector
-from tracker_service.types import Detections
+from tracker_service.types import Detections, TrackSnapshot, TrackState
 
 Image = NDArray[np.uint8]
 BLUR_KERNEL = (5, 5)
@@ -77,16 +79,19 @@ class MotionGate:
         return self.skipped / seen if seen else 0.0
 
 
-class MotionGatedDetector:
-    """A detector for one stream that looks only when `MotionGate` says so; on a still frame
-    it answers with its last detections (the boxes still describe the picture)."""
-
-    def __init__(self, inner: Detector, gate: MotionGate) -> None:
-        self._inner = inner
-        self.gate = gate
-        self._last = Detections.empty()
-
-    def detect(self, frame: Image) -> Detections:
-        if self.gate.should_detect(frame):
-            self._last = self._inner.detect(frame)
-        return self._last
+def carried_detections(predicted: Sequence[TrackSnapshot]) -> Detections:
+    """What a frame the detector skipped is taken to show: the predicted boxes of the
+    confirmed tracks matched on the frame before, with their scores. Matched to them, the
+    tracks go on along their motion model instead of going lost; tentative tracks are not
+    carried (a box is not confirmed without the detector seeing it)."""
+    carried = [
+        track
+        for track in predicted
+        if track.state is TrackState.CONFIRMED and track.frames_since_update == 1
+    ]
+    if not carried:
+        return Detections.empty()
+    return Detections(
+        np.array([track.xyxy for track in carried], dtype=np.float32),
+        np.array([track.score for track in carried], dtype=np.float32),
+    )

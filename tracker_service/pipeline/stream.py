@@ -2,7 +2,8 @@
 
 `StreamPipeline.process(frame, timestamp)` runs every stage on one frame and returns a
 `FrameResult`. Models and the gallery are passed in (loaded once, shared); everything with
-per-stream state (tracker, cache, gate, identity book) is created here, one per stream.
+per-stream state (tracker, cache, gate, identity book, motion gate) is created here, one
+per stream.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from tracker_service.config import Config, fps_to_frames
 from tracker_service.crops import crop_boxes
 from tracker_service.detection import Detector
+from tracker_service.detection.motion import MotionGate, carried_detections
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.gate import GateDecision, ReidGate
 from tracker_service.pipeline.identities import IdentityBook
@@ -81,7 +83,10 @@ class StreamPipeline:
         config: Config,
         fps: float,
         source: str,
+        motion_gated: bool = False,
     ) -> None:
+        """`motion_gated`: run the detector only when the picture changed (`config.motion`)."""
+        self.motion: MotionGate | None = MotionGate(config.motion, fps) if motion_gated else None
         self.detector = detector
         self.embedder = embedder
         self.gallery = gallery
@@ -105,12 +110,14 @@ class StreamPipeline:
 
     def process(self, frame: Frame, timestamp_s: float) -> FrameResult:
         started = time.perf_counter()
-        detections = self.detector.detect(frame)
+        predicted = self.tracker.predict()
+        if self.motion is None or self.motion.should_detect(frame):
+            detections = self.detector.detect(frame)
+        else:  # nothing moved: the Kalman filter carries the tracks seen last frame
+            detections = carried_detections(predicted)
         detected = time.perf_counter()
         frame_size = (frame.shape[1], frame.shape[0])
-        decision = self.gate.select(
-            detections, self.tracker.predict(), self._frame_index, frame_size
-        )
+        decision = self.gate.select(detections, predicted, self._frame_index, frame_size)
         detections = self._embed(frame, detections, decision)
         embedded = time.perf_counter()
         output = self.tracker.update(detections, self.cache)

@@ -285,6 +285,7 @@ class StreamWorker:
             config=self.config,
             fps=fps,
             source=self.source_name,
+            motion_gated=self.config.motion.cameras,
         )
 
     def _close_pipeline(self, timestamp: float) -> None:

@@ -4,8 +4,10 @@ Pure and deterministic: `update(detections, appearance)` in, `TrackerOutput` out
 models or I/O. IDs are per instance (a new `Tracker`, or `reset()`, starts again at 1).
 
 Association each frame, after every track's Kalman prediction, in stages that are data
-(`stages.default_stages`; a tracker may be given others, and another motion model than
-`kalman.BoxKalmanFilter`):
+(`stages.default_stages`; a tracker may be given others). The motion model is the box
+Kalman filter of `kalman`, stepped for all tracks at once by the tracker's own
+`kalman_bank.KalmanBank` (bit-identical to the per-track filterpy `kalman.BoxKalmanFilter`,
+which can be passed instead, as can any other model):
 1. confident detections (score >= `high_score`) against confirmed and lost tracks, on IoU,
    with appearance fused in where both the detection and the track have an embedding (a
    lost track may be re-found on appearance alone, gated by the Mahalanobis distance of its
@@ -27,7 +29,7 @@ import numpy as np
 
 from tracker_service.config import TrackerConfig, fps_to_frames
 from tracker_service.tracking.association import min_cost_matching
-from tracker_service.tracking.kalman import BoxKalmanFilter
+from tracker_service.tracking.kalman_bank import KalmanBank
 from tracker_service.tracking.stages import (
     Appearance,
     AssociationStage,
@@ -67,17 +69,19 @@ class Tracker:
         config: TrackerConfig,
         fps: float,
         *,
-        motion_model: MotionModelFactory = BoxKalmanFilter,
+        motion_model: MotionModelFactory | None = None,
         stages: Sequence[AssociationStage] | None = None,
     ) -> None:
-        """`motion_model` builds a track's filter from its first box; `stages` replace the
-        default association (`stages.default_stages`)."""
+        """`motion_model` builds a track's filter from its first box (default: a filter of
+        this tracker's own `KalmanBank`); `stages` replace the default association
+        (`stages.default_stages`)."""
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.config = config
         self.fps = fps
         self.max_lost_frames = fps_to_frames(config.lost_buffer_s, fps)
-        self.motion_model = motion_model
+        self._given_motion_model = motion_model
+        self.motion_model = motion_model or KalmanBank().new_filter
         self.stages = tuple(default_stages(config) if stages is None else stages)
         self._tracks: dict[int, Track] = {}
         self._next_id = 1
@@ -89,6 +93,7 @@ class Tracker:
         for track in self._tracks.values():
             track.state = TrackState.REMOVED
         self._tracks = {}
+        self.motion_model = self._given_motion_model or KalmanBank().new_filter
         self._next_id = 1
         self._frame_index = 0
         self._predicted_for = 0
