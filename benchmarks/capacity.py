@@ -56,6 +56,8 @@ CAMERA_FPS = 24.0  # people-detection.mp4
 MIN_FPS = 5.0
 MAX_LAG_P95_S = 1.0
 CONNECT_TIMEOUT_S = 120.0
+READY_TIMEOUT_S = 600.0
+SIDES = ("ours", "ours-motion", "ultralytics")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -136,17 +138,40 @@ def _wait_live(client: Any, ids: Sequence[str]) -> None:
     raise RuntimeError("streams did not go live in time")
 
 
-def measure_ours(camera_url: str, cameras: int, args: argparse.Namespace, tmp: Path) -> Side:
+def _add_events(side: Side, events: dict[str, list[dict[str, Any]]], elapsed: float) -> None:
+    """Per camera: processed fps, lags and the identities its frame events name."""
+    everyone: set[int] = set()
+    for frames in events.values():
+        side.fps.append(len(frames) / elapsed)
+        side.lag_s += [event["lag_s"] for event in frames]
+        seen = {
+            track["identity_id"]
+            for event in frames
+            for track in event["tracks"]
+            if track.get("identity_id") is not None
+        }
+        side.identities_per_camera.append(len(seen))
+        everyone |= seen
+    side.identities_total = len(everyone)
+
+
+def measure_ours(
+    camera_url: str, cameras: int, args: argparse.Namespace, tmp: Path, motion: bool = False
+) -> Side:
+    """`motion`: with motion-aware detection on the cameras (`motion.cameras`)."""
     from tests.service import ServiceProcess
 
-    side = Side("ours", cameras)
-    data = tmp / f"ours-{cameras}"
+    side = Side("ours-motion" if motion else "ours", cameras)
+    data = tmp / f"{side.name}-{cameras}"
     data.mkdir()
     env = {"TRACKER_CONFIG": str(REPO_ROOT / "configs" / "local-assets.yaml")}
+    if motion:
+        env["TRACKER_MOTION__CAMERAS"] = "true"
     service = ServiceProcess(data, env=env)
-    service.start()
-    pid = service._process.pid if service._process else 0
     try:
+        service.start(wait_ready=False)
+        service.wait(ready=True, timeout_s=READY_TIMEOUT_S)  # imports are slow on a busy box
+        pid = service._process.pid if service._process else 0
         with service.client() as client:
             ids = []
             for index in range(cameras):
@@ -182,19 +207,7 @@ def measure_ours(camera_url: str, cameras: int, args: argparse.Namespace, tmp: P
             read = sum(after[i]["frames_read"] - before[i]["frames_read"] for i in ids)
             dropped = sum(after[i]["frames_dropped"] - before[i]["frames_dropped"] for i in ids)
             side.dropped_share = dropped / read if read else None
-            everyone: set[int] = set()
-            for i in ids:
-                side.fps.append(len(events[i]) / elapsed)
-                side.lag_s += [e["lag_s"] for e in events[i]]
-                seen = {
-                    t["identity_id"]
-                    for e in events[i]
-                    for t in e["tracks"]
-                    if t.get("identity_id") is not None
-                }
-                side.identities_per_camera.append(len(seen))
-                everyone |= seen
-            side.identities_total = len(everyone)
+            _add_events(side, events, elapsed)
     except Exception as exc:  # a side that fails is reported, the run goes on
         side.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -326,7 +339,8 @@ def render(sides: Sequence[Side], argv: Sequence[str], notes: Sequence[str]) -> 
     for side in sides:
         if side.sustained:
             best[side.name] = max(best.get(side.name, 0), side.cameras)
-    summary = ", ".join(f"{name} {best.get(name, 0)}" for name in ("ours", "ultralytics"))
+    names = dict.fromkeys(side.name for side in sides)
+    summary = ", ".join(f"{name} {best.get(name, 0)}" for name in names)
     headers = [
         "side",
         "cameras",
@@ -376,7 +390,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured time per N")
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds before measuring")
-    parser.add_argument("--sides", nargs="+", default=["ours", "ultralytics"])
+    parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
     parser.add_argument("--video", type=Path, default=assets / "videos" / "people-detection.mp4")
     parser.add_argument(
         "--detector", type=Path, default=assets / "models" / "yolov8n_int8_openvino_model"
@@ -385,6 +399,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--note", action="append", default=[], help="a line for the report")
     return parser.parse_args(argv)
+
+
+def _report(sides: Sequence[Side], argv: Sequence[str], args: argparse.Namespace) -> str:
+    text = render(sides, argv, args.note)
+    if args.json:
+        write_json(args.json, {"sides": [asdict(s) for s in sides]})
+    if args.results:
+        write_section(args.results, SECTION, text)
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -403,22 +426,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     with RtspServer(args.video) as camera, tempfile.TemporaryDirectory() as tmp:
         for cameras in args.cameras:
             for name in args.sides:
-                measure = measure_ours if name == "ours" else measure_ultralytics
                 started = time.monotonic()
-                side = measure(camera.url, cameras, args, Path(tmp))
+                if name == "ultralytics":
+                    side = measure_ultralytics(camera.url, cameras, args, Path(tmp))
+                else:
+                    motion = name == "ours-motion"
+                    side = measure_ours(camera.url, cameras, args, Path(tmp), motion)
                 sides.append(side)
+                _report(sides, argv, args)  # after every side: a stopped run keeps its numbers
                 print(
                     f"[{time.monotonic() - started:5.0f}s] {name} x{cameras}: "
                     f"slowest {side.min_fps:.1f} fps, lag p95 {side.lag(95)}, "
                     f"{side.error or 'ok'}",
                     file=sys.stderr,
                 )
-    text = render(sides, argv, args.note)
-    print(text)
-    if args.json:
-        write_json(args.json, {"sides": [asdict(s) for s in sides]})
-    if args.results:
-        write_section(args.results, SECTION, text)
+    print(_report(sides, argv, args))
     return 0
 
 

@@ -73,6 +73,10 @@ class MotionGate:
             self.skipped += 1
         return run
 
+    def forget(self) -> None:
+        """The detector did not see the last frame after all (it failed): look at the next."""
+        self._reference = None
+
     @property
     def skipped_share(self) -> float:
         seen = self.detected + self.skipped

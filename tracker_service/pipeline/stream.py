@@ -112,7 +112,12 @@ class StreamPipeline:
         started = time.perf_counter()
         predicted = self.tracker.predict()
         if self.motion is None or self.motion.should_detect(frame):
-            detections = self.detector.detect(frame)
+            try:
+                detections = self.detector.detect(frame)
+            except Exception:
+                if self.motion is not None:  # a failed look is no look: try the next frame
+                    self.motion.forget()
+                raise
         else:  # nothing moved: the Kalman filter carries the tracks seen last frame
             detections = carried_detections(predicted)
         detected = time.perf_counter()
