@@ -211,7 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tracker_service.config import MotionConfig
 
     outcomes = measure(args)
-    settings = ", ".join(f"{k}={v}" for k, v in MotionConfig().model_dump().items())
+    settings = ", ".join(
+        f"{key}={value}"
+        for key, value in MotionConfig().model_dump().items()
+        if key not in ("cameras", "files")  # where it is on, not how it decides
+    )
     text = render(outcomes, argv, settings)
     print(text)
     if args.results is not None:
