@@ -25,6 +25,8 @@ from tracker_service.config_base import StrictModel
 from tracker_service.config_cluster import EventsConfig, JobsConfig, check_postgres_url
 from tracker_service.config_security import ServiceSecurityConfig, StreamPolicyConfig
 
+from tracker_service.detection.motion import MotionConfig
+
 ENV_PREFIX = "TRACKER_"
 # Environment variables that are read elsewhere and are not configuration keys.
 NON_CONFIG_ENV = frozenset({"TRACKER_CONFIG", "TRACKER_ASSETS"})
@@ -53,9 +55,7 @@ class DetectorConfig(StrictModel):
     )
     nms_iou: float = Field(0.7, gt=0.0, le=1.0)
     half: bool = Field(False, description="FP16 inference (CUDA only)")
-    max_batch: int = Field(
-        8, ge=1, le=256, description="frames of different streams run together at most"
-    )
+    max_batch: int = Field(8, ge=1, le=256, description="frames of streams run together")
 
     @model_validator(mode="after")
     def _imgsz_stride(self) -> DetectorConfig:
@@ -75,30 +75,6 @@ class EmbedderConfig(StrictModel):
     max_batch: int = Field(64, ge=1, le=1024, description="crops per forward pass at most")
     threads: int = Field(
         0, ge=0, description="CPU threads for inference; 0 = every CPU this process may use"
-    )
-
-
-class MotionConfig(StrictModel):
-    """Motion-aware detection: the detector runs only when the picture changed.
-
-    A cheap test per frame (a downscaled, blurred grey frame against the one the detector
-    last saw) decides whether to run the detector; on a still frame the last detections are
-    carried forward. A forced detection every `refresh_s` catches what the test misses.
-    """
-
-    # Off by default: on PETS09-S2L1 gating cost 2 HOTA points (benchmarks/RESULTS.md,
-    # motion_quality); turn it on for fixed cameras that are mostly empty.
-    cameras: bool = Field(False, description="gate the detector on live streams")
-    files: bool = Field(False, description="gate the detector on uploaded videos and the CLI")
-    width: int = Field(160, ge=16, le=1920, description="width of the frame the test compares")
-    pixel_threshold: int = Field(
-        20, ge=1, le=255, description="grey-level difference that counts as a changed pixel"
-    )
-    min_changed_fraction: float = Field(
-        0.001, ge=0.0, le=1.0, description="share of changed pixels that counts as motion"
-    )
-    refresh_s: float = Field(
-        1.0, gt=0.0, description="the detector runs at least this often, motion or not"
     )
 
 
