@@ -24,7 +24,6 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from tracker_service.config_base import StrictModel
 from tracker_service.config_cluster import EventsConfig, JobsConfig, check_postgres_url
 from tracker_service.config_security import ServiceSecurityConfig, StreamPolicyConfig
-
 from tracker_service.detection.motion import MotionConfig
 
 ENV_PREFIX = "TRACKER_"

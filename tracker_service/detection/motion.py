@@ -20,22 +20,19 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from tracker_service.config_base import StrictModel
 from tracker_service.types import Detections, TrackSnapshot, TrackState
 
 Image = NDArray[np.uint8]
 BLUR_KERNEL = (5, 5)
 
 
-class MotionConfig(BaseModel):
+class MotionConfig(StrictModel):
     """Motion-aware detection (`detection/motion.py`): the detector runs when the picture
     changed and at least every `refresh_s`; in between, tracks are carried by their Kalman
     filters. Off by default: 2 HOTA points lost on PETS09-S2L1 (benchmarks/RESULTS.md)."""
-
-    # As `config.StrictModel` (defined here, beside what it configures, to keep config.py
-    # within bounds without an import cycle): unknown keys rejected, values frozen.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     cameras: bool = Field(False, description="gate the detector on live streams")
     files: bool = Field(False, description="gate the detector on uploaded videos and the CLI")

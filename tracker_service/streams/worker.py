@@ -10,16 +10,15 @@ runs the pipeline on it and publishes events to subscribers:
   "track_id", "timestamp"}`, published before the frame event of the same frame;
 - `{"type": "status", "stream_id", "state", "error", "timestamp"}` on every state change.
 
-Reconnects: the pipeline (tracker, cache, identities) survives a short interruption, so
-track and identity ids continue. If the first frame of a new connection comes longer than
-`tracker.lost_buffer_s` after the last frame processed, every track could only have been
-lost anyway, and the tracker, knowing nothing of the gap, would let stale tracks grab new
-detections at old positions; the pipeline is then closed (people in view "leave", their
-sightings are written) and a fresh one started: track ids restart, identity ids are global
-and continue through the gallery.
+Reconnects: the pipeline (tracker, cache, identities) survives a short interruption, so track and
+identity ids continue. If the first frame of a new connection comes longer than
+`tracker.lost_buffer_s` after the last frame processed, every track could only have been lost
+anyway, and the tracker, knowing nothing of the gap, would let stale tracks grab new detections at
+old positions; the pipeline is then closed (people in view "leave", their sightings are written)
+and a fresh one started: track ids restart, identity ids are global and continue through the
+gallery.
 
-The annotated JPEG of the latest frame is encoded on request only (`snapshot`); the numbers
-it reports are `stats.StreamStats`.
+The latest frame's annotated JPEG is encoded on request only (`snapshot`); stats: `stats`.
 """
 
 from __future__ import annotations
