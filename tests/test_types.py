@@ -146,11 +146,11 @@ def test_track_record_views() -> None:
         state=TrackState.CONFIRMED,
     )
     assert record.tlwh == pytest.approx((10.123, 20.0, 20.377, 40.25))
+    # The frame's number and time are written once per line of tracks.jsonl, not per track.
     assert record.to_dict() == {
-        "frame": 4,
-        "timestamp_s": 0.1235,
-        "track_id": 3,
+        "class": "person",
         "identity_id": None,
+        "track_id": 3,
         "box_xyxy": [10.12, 20.0, 30.5, 60.25],
         "score": 0.8765,
         "state": "confirmed",
