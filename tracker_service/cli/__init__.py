@@ -17,6 +17,7 @@ from tracker_service.model_store import ModelError
 COMMAND_MODULES = (
     "tracker_service.cli.track",
     "tracker_service.cli.eval",
+    "tracker_service.cli.eval_video",
     "tracker_service.cli.models",
     "tracker_service.cli.reid",
     "tracker_service.cli.serve",
