@@ -82,10 +82,9 @@ class RecordingDetector:
 
 
 def run_ours(pairs: Sequence[tuple[Path, Path]], models: Any, config: Any) -> dict[str, Any]:
+    from tracker_service.cli.eval_video import camera_results
     from tracker_service.evaluation.video import GroundTruth, run_in_step, score_outputs
-    from tracker_service.pipeline.stream import StreamPipeline
     from tracker_service.runtime import open_gallery
-    from tracker_service.video_file import VideoFileSource
 
     gallery = open_gallery(config, models, None)
     recorders: list[RecordingDetector] = []
@@ -94,19 +93,9 @@ def run_ours(pairs: Sequence[tuple[Path, Path]], models: Any, config: Any) -> di
     def stream(video: Path) -> Any:
         recorder = RecordingDetector(models.detector)
         recorders.append(recorder)
-        with VideoFileSource(video) as source:
-            pipeline = StreamPipeline(
-                detector=recorder,
-                embedder=models.embedder,
-                gallery=gallery,
-                config=config,
-                fps=source.info.fps,
-                source=video.name,
-            )
-            pipelines.append(pipeline)
-            for _, timestamp, frame in source:
-                yield pipeline.process(frame, timestamp)
-            pipeline.close()
+        return camera_results(
+            video, config, models, gallery, pipelines=pipelines, detector=recorder
+        )
 
     started = time.perf_counter()
     outputs = run_in_step([stream(video) for video, _ in pairs])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tracker_service.cli.track import add_model_options, config_from_args
 from tracker_service.config import Config
+from tracker_service.detection import Detector
 from tracker_service.evaluation.video import GroundTruth, VideoScores, run_in_step, score_outputs
 from tracker_service.pipeline.stream import StreamPipeline
 from tracker_service.reid.gallery import Gallery
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     gallery = open_gallery(config, models, None)
     try:
         pipelines: list[StreamPipeline] = []
-        streams = [_results(video, config, models, gallery, pipelines) for video in videos]
+        streams = [
+            camera_results(video, config, models, gallery, pipelines=pipelines) for video in videos
+        ]
         outputs = run_in_step(streams)
     finally:
         gallery.close()
@@ -78,12 +81,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _results(
-    video: Path, config: Config, models: Models, gallery: Gallery, pipelines: list[StreamPipeline]
+def camera_results(
+    video: Path,
+    config: Config,
+    models: Models,
+    gallery: Gallery,
+    *,
+    pipelines: list[StreamPipeline],
+    detector: Detector | None = None,
 ) -> Iterator[FrameResult]:
+    """One camera's results frame by frame through its own pipeline (appended to
+    `pipelines` when it starts); `detector` replaces the models' one (to record its boxes)."""
     with VideoFileSource(video) as source:
         pipeline = StreamPipeline(
-            detector=models.detector,
+            detector=detector or models.detector,
             embedder=models.embedder,
             gallery=gallery,
             config=config,
