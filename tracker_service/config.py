@@ -137,7 +137,7 @@ class GateConfig(StrictModel):
         0.25, ge=0.0, description="spacing between a new track's identity samples"
     )
     identify_timeout_s: float = Field(
-        2.0, ge=0.0, description="resolve with fewer samples once a track is this old"
+        0.0, ge=0.0, description="give a provisional identity once a track is this old"
     )
     border_px: int = Field(
         4, ge=0, description="boxes this close to the frame edge are cut-off views"

@@ -173,6 +173,17 @@ class Tracker:
         matching = min_cost_matching(cost, stage.max_cost)
         return [(tracks[t], rows[d]) for t, d in matching.matches]
 
+    def split(self, track_id: int) -> int | None:
+        """Go on with a live track under a new id (its box has changed person: the caller
+        saw it); the old id ends. Returns the new id, or None if the track is not live."""
+        track = self._tracks.pop(track_id, None)
+        if track is None:
+            return None
+        track.track_id = self._next_id
+        self._next_id += 1
+        self._tracks[track.track_id] = track
+        return track.track_id
+
     def _tracks_in(self, *states: TrackState) -> list[Track]:
         return [t for t in self._tracks.values() if t.state in states]
 
