@@ -17,7 +17,7 @@ from tracker_service.config import Config
 from tracker_service.detection import Detector
 from tracker_service.evaluation.video import GroundTruth, VideoScores, run_in_step, score_outputs
 from tracker_service.pipeline.stream import StreamPipeline
-from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models, load_models, open_gallery
 from tracker_service.types import FrameResult
 from tracker_service.video_file import SourceError, VideoFileSource, probe_video
@@ -85,7 +85,7 @@ def camera_results(
     video: Path,
     config: Config,
     models: Models,
-    gallery: Gallery,
+    gallery: IdentityGallery,
     *,
     pipelines: list[StreamPipeline],
     detector: Detector | None = None,
