@@ -132,7 +132,8 @@ def replay(
             self.stats.embedder_batches += 1
             return detections.with_embeddings(decision.indices, vectors[decision.indices])
 
-    gallery = gallery or Gallery(config.gallery, CachedEmbedder.dim)
+    if gallery is None:  # not `or`: an empty gallery is falsy (len 0) and must be shared
+        gallery = Gallery(config.gallery, CachedEmbedder.dim)
     rate = fps or cache.fps
     pipeline = ReplayPipeline(
         detector=CachedDetector(),

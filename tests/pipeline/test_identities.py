@@ -10,6 +10,7 @@ from tracker_service.identity.evidence import ViewBook
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.identities import IdentityBook, IdentityChanges
 from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.types import TrackSnapshot, TrackState
 
 DIM = 8
@@ -38,9 +39,15 @@ class Stream:
     """An identity book with its cache and an in-memory gallery."""
 
     def __init__(
-        self, samples_needed: int = 1, timeout_frames: int = 0, confirm_samples: int = 1
+        self,
+        samples_needed: int = 1,
+        timeout_frames: int = 0,
+        confirm_samples: int = 1,
+        gallery: IdentityGallery | None = None,
     ) -> None:
-        self.gallery = Gallery(GalleryConfig(), DIM, None, "test")
+        self.gallery = (
+            gallery if gallery is not None else Gallery(GalleryConfig(), DIM, None, "test")
+        )
         self.cache = EmbeddingCache(CacheConfig())
         self.views = ViewBook()
         self.book = IdentityBook(
