@@ -21,6 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tracker_service.events.settings import EventsConfig, ZonesConfig
+
 ENV_PREFIX = "TRACKER_"
 # Environment variables that are read elsewhere and are not configuration keys.
 NON_CONFIG_ENV = frozenset({"TRACKER_CONFIG", "TRACKER_ASSETS"})
@@ -262,6 +264,8 @@ class Config(StrictModel):
     output: OutputConfig = OutputConfig()
     service: ServiceConfig = ServiceConfig()
     streams: StreamsConfig = StreamsConfig()
+    zones: ZonesConfig = ZonesConfig()
+    events: EventsConfig = EventsConfig()
     models_dir: Path = Field(Path("models"), description="where model weights are looked up")
     data_dir: Path = Field(Path("data"), description="jobs, gallery and other state")
 

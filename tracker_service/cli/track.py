@@ -18,6 +18,7 @@ from tracker_service.runtime import load_models, open_gallery
 from tracker_service.sinks.mot import format_mot_row
 from tracker_service.tracking import Tracker
 from tracker_service.video_file import SourceError, probe_video
+from tracker_service.zones import ZoneSpecError, load_zone_file
 
 GALLERY_DIR = "gallery"
 
@@ -52,7 +53,7 @@ def register(subparsers: Any) -> None:
         "track",
         help="track people in a video file",
         description="Run the full pipeline on VIDEO and write tracks.jsonl, mot.txt, "
-        "annotated.mp4 and summary.json into --out.",
+        "annotated.mp4, summary.json, events.jsonl (with snapshots/) and counts.json into --out.",
     )
     track.add_argument("video", type=Path)
     track.add_argument("--out", type=Path, required=True, help="output folder")
@@ -62,6 +63,11 @@ def register(subparsers: Any) -> None:
         help="identity gallery folder to use and update (default: a fresh one in --out)",
     )
     track.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    track.add_argument(
+        "--zones",
+        type=Path,
+        help="YAML file of zones and lines to count (normalised coordinates; see README)",
+    )
     add_model_options(track)
     track.set_defaults(handler=run_track)
 
@@ -86,6 +92,12 @@ def run_track(args: argparse.Namespace) -> int:
         probe_video(video)  # a file that is no video fails now, not after loading models
     except SourceError as exc:
         raise UsageError(str(exc)) from None
+    zones = None
+    if args.zones is not None:
+        try:
+            zones = load_zone_file(args.zones)
+        except ZoneSpecError as exc:
+            raise UsageError(str(exc)) from None
     out_dir: Path = args.out
     gallery_dir: Path = args.gallery or out_dir / GALLERY_DIR
     if args.gallery is None and gallery_dir.exists():
@@ -100,7 +112,7 @@ def run_track(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        summary = run_video(video, out_dir, config, models, gallery, progress=progress)
+        summary = run_video(video, out_dir, config, models, gallery, progress=progress, zones=zones)
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     finally:

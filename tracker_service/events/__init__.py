@@ -1,0 +1,1 @@
+"""Events after the pipeline: zone/line counting, files, history, rules and notifications."""
