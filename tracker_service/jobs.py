@@ -23,14 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from tracker_service.config import Config
+from tracker_service.events.service import EventServices
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runner import RunCancelledError, run_video
 from tracker_service.runtime import Models
 from tracker_service.video_file import SourceError
+from tracker_service.zones import ZoneSet, parse_zone_set
 
 logger = logging.getLogger(__name__)
 
 JOB_FILE = "job.json"
+ZONES_FILE = "zones.json"  # the zones and lines uploaded with the video, if any
 INPUT_STEM = "input"
 _STOP = object()
 
@@ -98,6 +101,13 @@ class _Control:
     by_user: bool = False
 
 
+def read_job_zones(directory: Path) -> ZoneSet | None:
+    path = directory / ZONES_FILE
+    if not path.is_file():
+        return None
+    return parse_zone_set(json.loads(path.read_text(encoding="utf-8")))
+
+
 def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_suffix(path.suffix + ".partial")
     partial.write_text(text, encoding="utf-8")
@@ -112,10 +122,12 @@ class JobManager:
         config: Config,
         models: Models,
         gallery: Gallery,
+        events: EventServices | None = None,
     ) -> None:
         self.config = config
         self.models = models
         self.gallery = gallery
+        self.events = events
         self.root = config.data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -275,6 +287,8 @@ class JobManager:
                 source_name=f"job:{job_id}",
                 progress=progress,
                 should_stop=control.cancel.is_set,
+                zones=read_job_zones(directory),
+                event_sinks=[] if self.events is None else self.events.sinks(),
             )
         except RunCancelledError:
             self._finish(job_id, JobState.CANCELLED, None, None)

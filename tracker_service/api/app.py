@@ -22,7 +22,7 @@ from tracker_service.api.deps import require_api_key
 from tracker_service.api.errors import install_error_handlers
 from tracker_service.api.logs import log_requests
 from tracker_service.api.metrics import build_registry
-from tracker_service.api.routes import health, identities, jobs, streams, ui
+from tracker_service.api.routes import events, health, identities, jobs, rules, streams, ui, zones
 from tracker_service.api.services import Services, build_services
 from tracker_service.config import Config
 
@@ -84,7 +84,8 @@ def create_app(config: Config, services: Services | None = None) -> FastAPI:
     app.middleware("http")(log_requests)
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
-    for router in (jobs.router, streams.router, identities.router):
+    routers = (jobs, streams, zones, identities, events, rules)
+    for router in (module.router for module in routers):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)
     ui.mount(app)
     return app

@@ -7,8 +7,10 @@ import time
 from dataclasses import dataclass, field
 
 from tracker_service.config import Config
+from tracker_service.events.service import EventServices
 from tracker_service.jobs import JobManager
 from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.gallery_store import DB_NAME
 from tracker_service.runtime import Models, load_models, open_gallery
 from tracker_service.streams.manager import StreamManager
 
@@ -24,12 +26,14 @@ class Services:
     gallery: Gallery
     jobs: JobManager
     streams: StreamManager
+    events: EventServices
     started_at: float = field(default_factory=time.time)
 
     def close(self) -> None:
         """Stop streams and jobs, then write the gallery: nothing computed is lost."""
         self.streams.stop_all()
         self.jobs.stop()
+        self.events.close()
         self.gallery.close()
 
 
@@ -38,9 +42,12 @@ def build_services(config: Config) -> Services:
     started = time.perf_counter()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     models = load_models(config)
-    gallery = open_gallery(config, models, config.data_dir / GALLERY_DIR)
-    jobs = JobManager(config, models, gallery)
-    streams = StreamManager(models, gallery, config)
+    gallery_dir = config.data_dir / GALLERY_DIR
+    gallery = open_gallery(config, models, gallery_dir)
+    # The event history lives in the gallery's database (its own tables).
+    events = EventServices.open(config, gallery_dir / DB_NAME)
+    jobs = JobManager(config, models, gallery, events)
+    streams = StreamManager(models, gallery, config, events)
     jobs.start()
     logger.info(
         "services ready in %.1f s: gallery %d identities, %d jobs on disk",
@@ -48,4 +55,4 @@ def build_services(config: Config) -> Services:
         len(gallery),
         len(jobs.list()),
     )
-    return Services(config, models, gallery, jobs, streams)
+    return Services(config, models, gallery, jobs, streams, events)

@@ -19,6 +19,9 @@ from tracker_service.api.errors import ApiError
 
 FIELD_NAME = "file"
 MAX_FILENAME = 200
+# Small form fields read beside the video: `zones` (JSON or YAML, see zones/spec.py).
+TEXT_FIELDS = frozenset({"zones"})
+MAX_TEXT_FIELD = 64 * 1024
 
 
 def too_large(limit_bytes: int) -> ApiError:
@@ -46,14 +49,17 @@ class ReceivedFile:
     filename: str
     path: Path
     size: int
+    fields: dict[str, str]
 
 
 class _FileFieldWriter:
-    """Multipart callbacks: the `file` field goes to `target`, every other field is ignored."""
+    """Multipart callbacks: the `file` field goes to `target`, the small text fields named in
+    TEXT_FIELDS are kept in memory (bounded), every other field is ignored."""
 
     def __init__(self, target: Path, limit_bytes: int) -> None:
         self.target = target
         self.limit_bytes = limit_bytes
+        self.fields: dict[str, bytearray] = {}
         self.size = 0
         self.filename: str | None = None
         self._part = _Part()
@@ -95,8 +101,18 @@ class _FileFieldWriter:
         if self._part.field_name == FIELD_NAME and not self._done:
             self.filename = Path(self._part.filename or "upload").name[:MAX_FILENAME]
             self._handle = self.target.open("wb")
+        elif self._part.field_name in TEXT_FIELDS:
+            self.fields[self._part.field_name] = bytearray()
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
+        text = self.fields.get(self._part.field_name)
+        if text is not None and self._handle is None:
+            text += data[start:end]
+            if len(text) > MAX_TEXT_FIELD:
+                raise ApiError(
+                    413, "field_too_large", f"field {self._part.field_name!r} is over 64 KiB"
+                )
+            return
         if self._handle is None:
             return
         self.size += end - start
@@ -153,4 +169,7 @@ async def receive_file(
         raise ApiError(
             422, "missing_file", "no field named 'file' in the upload (multipart/form-data)"
         )
-    return ReceivedFile(writer.filename, target, writer.size)
+    fields = {
+        name: bytes(value).decode("utf-8", "replace") for name, value in writer.fields.items()
+    }
+    return ReceivedFile(writer.filename, target, writer.size, fields)

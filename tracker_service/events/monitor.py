@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -58,6 +59,7 @@ class EventMonitor:
     ) -> None:
         self.source = source
         self.zone_set = zone_set
+        self.frame_size = frame_size
         self.counter = ZoneCounter(zone_set, frame_size, settings)
         self.sinks = list(sinks)
         self.label = label
@@ -98,7 +100,7 @@ class EventMonitor:
         self._emit(events, frame, {})
         return events
 
-    def counts(self) -> dict[str, object]:
+    def counts(self) -> dict[str, Any]:
         from tracker_service.events.counts import counts_of
 
         with self._lock:

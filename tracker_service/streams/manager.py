@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker_service.config import Config
+from tracker_service.events.service import EventServices
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
@@ -30,6 +31,7 @@ from tracker_service.streams.target import (
     parse_source,
 )
 from tracker_service.streams.worker import StreamWorker
+from tracker_service.zones import ZoneSet
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +94,11 @@ class _Entry:
 class StreamManager:
     """Live streams, each with its own source and worker thread."""
 
-    def __init__(self, models: Models, gallery: Gallery, config: Config) -> None:
+    def __init__(
+        self, models: Models, gallery: Gallery, config: Config, events: EventServices | None = None
+    ) -> None:
         self.models = models
+        self.events = events
         self.gallery = gallery
         self.config = config
         self._lock = threading.Lock()
@@ -135,6 +140,9 @@ class StreamManager:
                 config=self.config,
                 # Sightings name the camera as the user does (the id keeps it unique).
                 source_name=f"{shown_name} [{stream_id}]",
+                events=None
+                if self.events is None
+                else self.events.live(stream_id, self.gallery.label),
             )
             entry = _Entry(shown_name, source.loop, time.time(), worker)
             self._streams[stream_id] = entry
@@ -160,6 +168,8 @@ class StreamManager:
         if entry is None:
             raise StreamNotFoundError(stream_id)
         entry.worker.stop(timeout)
+        if self.events is not None:
+            self.events.zones.delete(stream_id)
         logger.info("stream %s removed", stream_id)
         return self._info(stream_id, entry)
 
@@ -171,6 +181,17 @@ class StreamManager:
     def latest_jpeg(self, stream_id: str) -> JpegSnapshot | None:
         """The latest annotated frame as JPEG, or None before the first processed frame."""
         return self._entry(stream_id).worker.latest_jpeg()
+
+    def set_zones(self, stream_id: str, zone_set: ZoneSet) -> None:
+        """Count with these zones and lines from the next frame on."""
+        live = self._entry(stream_id).worker.events
+        if live is not None:
+            live.set_zones(zone_set)
+
+    def counts(self, stream_id: str) -> dict[str, Any]:
+        """Live counts of the stream's lines and zones since its zones were last set."""
+        live = self._entry(stream_id).worker.events
+        return {"lines": {}, "zones": {}} if live is None else live.counts()
 
     def stop_all(self, timeout: float | None = None) -> None:
         """Stop every stream (at service shutdown), in parallel, and forget them."""

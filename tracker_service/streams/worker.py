@@ -32,6 +32,7 @@ from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.detection import Detector
+from tracker_service.events.live import LiveEvents
 from tracker_service.pipeline import StreamPipeline
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.gallery import Gallery
@@ -66,8 +67,11 @@ class StreamWorker:
         gallery: Gallery,
         config: Config,
         source_name: str | None = None,
+        events: LiveEvents | None = None,
     ) -> None:
         self.stream_id = stream_id
+        # Zones, counts and the event history/rules (None: no events beyond the WebSocket).
+        self.events = events
         self.source = source
         self.detector = detector
         self.embedder = embedder
@@ -249,6 +253,8 @@ class StreamWorker:
             self._lag_s = lag
             self._tracks_in_view = len(result.tracks)
         self._jpeg.update(frame.image, result.tracks, index, frame.captured_at)
+        if self.events is not None:
+            self.events.observe(frame.image, result, frame.captured_at)
         self._publish_identities(result, frame.captured_at)
         self._hub.publish(self._frame_event(result, frame, index, lag))
 
@@ -274,6 +280,8 @@ class StreamWorker:
         max_fps = self.config.streams.max_fps
         # The tracker counts in frames: give it the rate frames will actually come at.
         fps = min(camera_fps, max_fps) if max_fps > 0 else camera_fps
+        if self.events is not None:
+            self.events.start(fps)
         return StreamPipeline(
             detector=self.detector,
             embedder=self.embedder,
@@ -292,6 +300,9 @@ class StreamWorker:
         except Exception:  # the gallery's database may be gone at shutdown: log, go on
             logger.exception("stream %s: closing the pipeline failed", self.stream_id)
             left = []
+        if self.events is not None:
+            last = self._last_frame
+            self.events.close(left, 0.0 if last is None else last.media_s, timestamp)
         for identity in left:
             self._hub.publish(self._identity_event("identity_left", identity, timestamp))
         detections, embedded = self._closed_totals
