@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 SNAPSHOT_WIDTH = 640
 SNAPSHOT_QUALITY = 80
+# How long (media seconds) an event of a track not yet identified waits for its identity.
+IDENTITY_WAIT_S = 3.0
+MAX_PENDING = 1000
 Image = NDArray[np.uint8]
 LabelLookup = Callable[[int], str | None]
 OccupancyListener = Callable[[str, dict[str, int], float], None]  # (source, per zone, time)
@@ -65,6 +69,9 @@ class EventMonitor:
         self.label = label
         self.occupancy_listeners = list(occupancy_listeners)
         self.emitted = 0
+        # Zone and line events of a track whose identity is not known yet wait for it (it
+        # comes a few frames after the track appears), so that they name the person.
+        self._pending: deque[tuple[Event, bytes | None]] = deque(maxlen=MAX_PENDING)
         self._lock = threading.Lock()  # counts are read by the API while frames arrive
 
     def observe(self, frame: Image, result: FrameResult, now: float | None = None) -> list[Event]:
@@ -79,8 +86,8 @@ class EventMonitor:
         events = self._identity_events(result, wall)
         events += [self._from_zone(event, result.timestamp_s, wall) for event in zone_events]
         boxes = self._boxes(result.tracks, zone_events)
-        self._emit(events, frame, boxes)
-        return events
+        identities = {r.track_id: r.identity_id for r in result.tracks if r.identity_id is not None}
+        return self._emit(events, frame, boxes, (result.timestamp_s, identities))
 
     def close(
         self, media_s: float, frame: Image | None = None, now: float | None = None
@@ -90,15 +97,13 @@ class EventMonitor:
         with self._lock:
             zone_events = self.counter.close()
         events = [self._from_zone(event, media_s, wall) for event in zone_events]
-        self._emit(events, frame, {})
-        return events
+        return self._emit(events, frame, {}, (float("inf"), {}))
 
     def left(self, identities: Sequence[int], media_s: float, frame: Image | None) -> list[Event]:
         """Identities that left when the stream closed."""
         wall = time.time()
         events = [self._identity(EventKind.LEFT, i, None, media_s, wall) for i in identities]
-        self._emit(events, frame, {})
-        return events
+        return self._emit(events, frame, {}, (float("inf"), {}))
 
     def counts(self) -> dict[str, Any]:
         from tracker_service.events.counts import counts_of
@@ -147,13 +152,46 @@ class EventMonitor:
                 boxes.setdefault(event.track_id, event.xyxy)
         return boxes
 
-    def _emit(self, events: list[Event], frame: Image | None, boxes: dict[int, Box]) -> None:
+    def _emit(
+        self,
+        events: list[Event],
+        frame: Image | None,
+        boxes: dict[int, Box],
+        now: tuple[float, dict[int, int]],
+    ) -> list[Event]:
+        """Render each event's snapshot; deliver it, or hold it until its identity is known.
+        `now` is (media time, identity of each track in view). Returns what was delivered."""
+        ready = self._release(*now)
         for event in events:
             box = boxes.get(event.track_id) if event.track_id is not None else None
             snapshot = render_snapshot(frame, box) if frame is not None else None
+            if event.identity_id is None and event.track_id is not None:
+                self._pending.append((event, snapshot))
+            else:
+                ready.append((event, snapshot))
+        ready += self._release(*now)
+        for event, snapshot in ready:
             self.emitted += 1
             for sink in self.sinks:
                 try:
                     sink.emit(event, snapshot)
                 except Exception:  # a broken sink must not stop tracking
                     logger.exception("event sink %s failed", type(sink).__name__)
+        return [event for event, _ in ready]
+
+    def _release(
+        self, media_now: float, identities: dict[int, int]
+    ) -> list[tuple[Event, bytes | None]]:
+        released: list[tuple[Event, bytes | None]] = []
+        kept: deque[tuple[Event, bytes | None]] = deque(maxlen=MAX_PENDING)
+        for event, snapshot in self._pending:
+            identity = identities.get(event.track_id or 0)
+            if identity is not None:
+                named = event.with_(identity_id=identity, label=self._label(identity))
+                released.append((named, snapshot))
+            elif media_now - event.media_s > IDENTITY_WAIT_S:
+                released.append((event, snapshot))  # never identified: goes out as it is
+            else:
+                kept.append((event, snapshot))
+        self._pending = kept
+        return released
