@@ -64,7 +64,8 @@ def mot15_root() -> Path:
 def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`tracker-service track` on the shared video with the shared models, run once.
 
-    Returns the output folder (tracks.jsonl, mot.txt, annotated.mp4, summary.json, gallery/).
+    Returns the output folder (tracks.jsonl, mot.txt, annotated.mp4, summary.json, gallery/,
+    and with the example zones, events.jsonl, snapshots/ and counts.json).
     Shared by the CLI end-to-end test and the API test that compares an uploaded job with it.
     """
     import subprocess
@@ -87,6 +88,8 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(detector),
             "--embedder",
             str(embedder),
+            "--zones",
+            str(REPO_ROOT / "examples" / "people-detection-zones.yaml"),
         ],
         capture_output=True,
         text=True,

@@ -98,4 +98,8 @@ def test_draw_a_zone_see_counts_change_and_find_the_event(
         f"() => document.querySelector(\"[data-counts='{camera_id}']\").textContent"
         ".includes('floor:')"
     )
+    page.wait_for_function(
+        f"() => document.querySelector(\".wall-tile[data-stream='{camera_id}'] img\")"
+        ".naturalWidth > 0"
+    )
     screenshot(page, artifacts_dir, "wall")
