@@ -20,14 +20,13 @@ the floor, per person:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
+
+from tests.conftest import run_console_script
 
 FPS = 23.96
 BY_EYE = [(27, 77), (194, 241), (195, 231), (356, 392), (354, 412), (362, 399), (530, 554)]
@@ -81,23 +80,8 @@ def test_each_doorway_crossing_is_counted_once_near_its_frame(cli_run: Path) -> 
 def test_a_bad_zones_file_ends_with_one_line_and_exit_2(tmp_path: Path, video_path: Path) -> None:
     zones = tmp_path / "zones.yaml"
     zones.write_text("zones:\n  - name: bow\n    points: [[0, 0], [1, 1], [1, 0], [0, 1]]\n")
-    script = Path(sys.executable).parent / "tracker-service"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
-    completed = subprocess.run(
-        [
-            str(script),
-            "track",
-            str(video_path),
-            "--out",
-            str(tmp_path / "o"),
-            "--zones",
-            str(zones),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
+    completed = run_console_script(
+        ["track", str(video_path), "--out", str(tmp_path / "o"), "--zones", str(zones)]
     )
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [
