@@ -73,6 +73,8 @@ def test_summary(summary: dict[str, Any]) -> None:
         "tracks.jsonl",
         "mot.txt",
         "annotated.mp4",
+        "events.jsonl",
+        "counts.json",
     }
 
 
