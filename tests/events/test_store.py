@@ -63,3 +63,15 @@ def test_bad_queries_are_refused() -> None:
         EventQuery(limit=0)
     with pytest.raises(ValueError, match="since is after until"):
         EventQuery(since=2.0, until=1.0)
+
+
+def test_merged_identities_share_events_and_forgotten_ones_lose_them() -> None:
+    store = SqliteEventStore(None, retention_days=1, max_events=100)
+    now = time.time()
+    for identity in (1, 2, 2, 3):
+        store.add(event(now, identity=identity), JPEG)
+    store.reassign(2, 1)
+    assert store.query(EventQuery(identity_id=1))[1] == 3
+    assert store.query(EventQuery(identity_id=2))[1] == 0
+    store.forget(1)
+    assert store.count() == (1, 1)  # snapshots deleted with their events

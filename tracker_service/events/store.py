@@ -86,6 +86,10 @@ class EventStore(Protocol):
 
     def snapshot(self, event_id: int) -> bytes | None: ...
 
+    def reassign(self, source_id: int, target_id: int) -> None: ...
+
+    def forget(self, identity_id: int) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -189,6 +193,18 @@ class SqliteEventStore:
                 "SELECT jpeg FROM event_snapshots WHERE event_id = ?", (event_id,)
             ).fetchone()
         return None if row is None else bytes(row[0])
+
+    def reassign(self, source_id: int, target_id: int) -> None:
+        """Identity `source_id` was merged into `target_id`: its events are the target's."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE events SET identity_id = ? WHERE identity_id = ?", (target_id, source_id)
+            )
+
+    def forget(self, identity_id: int) -> None:
+        """The identity was deleted: its events and snapshots go with it."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM events WHERE identity_id = ?", (identity_id,))
 
     def count(self) -> tuple[int, int]:
         """(events, snapshots) stored."""

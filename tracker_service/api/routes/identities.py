@@ -112,6 +112,7 @@ def delete_identity(identity_id: int, services: ServicesDep) -> None:
         services.gallery.delete(identity_id)
     except KeyError:
         raise not_found("identity", identity_id) from None
+    services.events.store.forget(identity_id)  # forgetting a person forgets their events
 
 
 @router.post(
@@ -126,6 +127,7 @@ def merge_identity(identity_id: int, body: MergeIn, services: ServicesDep) -> Id
         raise not_found("identity", exc.args[0]) from None
     except GalleryError as exc:
         raise ApiError(422, "invalid_merge", str(exc)) from None
+    services.events.store.reassign(body.source_id, identity_id)
     return identity_out(_record(services.gallery, identity_id))
 
 
