@@ -144,6 +144,8 @@ def test_a_camera_with_zones_and_a_rule_notifies_a_webhook_and_keeps_the_event(
             deliveries = http.get("/v1/deliveries", params={"rule": rule.json()["id"]}).json()
             first = deliveries["items"][-1]
             assert first["state"] == "delivered" and first["attempts"] == 3
+            metrics = http.get("/metrics").text
+            assert 'tracker_webhook_recent{state="delivered"} 1.0' in metrics
 
             stored = http.get(f"/v1/events/{event['id']}").json()
             assert stored["kind"] == "left_zone" and stored["snapshot"]
