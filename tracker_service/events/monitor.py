@@ -164,7 +164,7 @@ class EventMonitor:
         ready = self._release(*now)
         for event in events:
             box = boxes.get(event.track_id) if event.track_id is not None else None
-            snapshot = render_snapshot(frame, box) if frame is not None else None
+            snapshot = render_snapshot(frame, box) if frame is not None and self.sinks else None
             if event.identity_id is None and event.track_id is not None:
                 self._pending.append((event, snapshot))
             else:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker_service.config import Config
+from tracker_service.events.live import LiveEvents
 from tracker_service.events.service import EventServices
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runtime import Models
@@ -140,9 +141,12 @@ class StreamManager:
                 config=self.config,
                 # Sightings name the camera as the user does (the id keeps it unique).
                 source_name=f"{shown_name} [{stream_id}]",
-                events=None
-                if self.events is None
-                else self.events.live(stream_id, self.gallery.label),
+                events=(
+                    # Counts only: no history, no rules.
+                    LiveEvents(f"stream:{stream_id}", settings=self.config.zones)
+                    if self.events is None
+                    else self.events.live(stream_id, self.gallery.label)
+                ),
             )
             entry = _Entry(shown_name, source.loop, time.time(), worker)
             self._streams[stream_id] = entry
@@ -184,14 +188,11 @@ class StreamManager:
 
     def set_zones(self, stream_id: str, zone_set: ZoneSet) -> None:
         """Count with these zones and lines from the next frame on."""
-        live = self._entry(stream_id).worker.events
-        if live is not None:
-            live.set_zones(zone_set)
+        self._entry(stream_id).worker.events.set_zones(zone_set)
 
     def counts(self, stream_id: str) -> dict[str, Any]:
         """Live counts of the stream's lines and zones since its zones were last set."""
-        live = self._entry(stream_id).worker.events
-        return {"lines": {}, "zones": {}} if live is None else live.counts()
+        return self._entry(stream_id).worker.events.counts()
 
     def stop_all(self, timeout: float | None = None) -> None:
         """Stop every stream (at service shutdown), in parallel, and forget them."""

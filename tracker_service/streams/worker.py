@@ -67,11 +67,10 @@ class StreamWorker:
         gallery: Gallery,
         config: Config,
         source_name: str | None = None,
-        events: LiveEvents | None = None,
+        events: LiveEvents,
     ) -> None:
         self.stream_id = stream_id
-        # Zones, counts and the event history/rules (None: no events beyond the WebSocket).
-        self.events = events
+        self.events = events  # zones, counts, the event history and rules
         self.source = source
         self.detector = detector
         self.embedder = embedder
@@ -253,8 +252,7 @@ class StreamWorker:
             self._lag_s = lag
             self._tracks_in_view = len(result.tracks)
         self._jpeg.update(frame.image, result.tracks, index, frame.captured_at)
-        if self.events is not None:
-            self.events.observe(frame.image, result, frame.captured_at)
+        self.events.observe(frame.image, result, frame.captured_at)
         self._publish_identities(result, frame.captured_at)
         self._hub.publish(self._frame_event(result, frame, index, lag))
 
@@ -280,8 +278,6 @@ class StreamWorker:
         max_fps = self.config.streams.max_fps
         # The tracker counts in frames: give it the rate frames will actually come at.
         fps = min(camera_fps, max_fps) if max_fps > 0 else camera_fps
-        if self.events is not None:
-            self.events.start(fps)
         return StreamPipeline(
             detector=self.detector,
             embedder=self.embedder,
@@ -300,16 +296,11 @@ class StreamWorker:
         except Exception:  # the gallery's database may be gone at shutdown: log, go on
             logger.exception("stream %s: closing the pipeline failed", self.stream_id)
             left = []
-        if self.events is not None:
-            last = self._last_frame
-            self.events.close(left, 0.0 if last is None else last.media_s, timestamp)
+        self.events.close(left, timestamp)
         for identity in left:
             self._hub.publish(self._identity_event("identity_left", identity, timestamp))
-        detections, embedded = self._closed_totals
-        self._closed_totals = (
-            detections + pipeline.stats.detections,
-            embedded + pipeline.stats.embedded,
-        )
+        (detections, embedded), stats = self._closed_totals, pipeline.stats
+        self._closed_totals = (detections + stats.detections, embedded + stats.embedded)
         self._track_of.clear()
         with self._stats_lock:
             self._tracks_in_view = 0
