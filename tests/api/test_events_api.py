@@ -136,16 +136,24 @@ def test_a_camera_with_zones_and_a_rule_notifies_a_webhook_and_keeps_the_event(
 
             wait_for(lambda: receiver.verified, 300, "verified webhook")
             body = receiver.verified[0]
-            assert receiver.attempts == 3 and receiver.bad_signatures == 0
+            assert receiver.bad_signatures == 0
             event = body["event"]
             assert event["kind"] == "left_zone" and event["name"] == "floor"
             assert event["source"] == f"stream:{stream_id}" and event["dwell_s"] > 0.3
 
-            deliveries = http.get("/v1/deliveries", params={"rule": rule.json()["id"]}).json()
-            first = deliveries["items"][-1]
-            assert first["state"] == "delivered" and first["attempts"] == 3
-            metrics = http.get("/metrics").text
-            assert 'tracker_webhook_recent{state="delivered"} 1.0' in metrics
+            # Two people may linger at once: the receiver's two failures then fall on two
+            # deliveries. Either way what failed is retried and delivered, in the log.
+            def retried() -> list[dict[str, Any]]:
+                log = http.get("/v1/deliveries", params={"rule": rule.json()["id"]}).json()
+                return [d for d in log["items"] if d["state"] == "delivered" and d["attempts"] > 1]
+
+            assert wait_for(retried, 60, "a delivery that succeeded after failing")
+            assert receiver.attempts >= 3
+            metrics = http.get("/metrics").text.splitlines()
+            (delivered,) = [
+                m for m in metrics if m.startswith('tracker_webhook_recent{state="delivered"}')
+            ]
+            assert float(delivered.split()[-1]) >= 1  # more people may have lingered since
 
             stored = http.get(f"/v1/events/{event['id']}").json()
             assert stored["kind"] == "left_zone" and stored["snapshot"]
