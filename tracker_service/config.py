@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from tracker_service.config_base import StrictModel
 from tracker_service.config_cluster import EventsConfig, JobsConfig, check_postgres_url
 from tracker_service.config_security import ServiceSecurityConfig, StreamPolicyConfig
+from tracker_service.events.settings import HistoryConfig, ZonesConfig
 
 ENV_PREFIX = "TRACKER_"
 # Environment variables that are read elsewhere and are not configuration keys.
@@ -264,7 +265,9 @@ class Config(StrictModel):
     service: ServiceConfig = ServiceConfig()
     streams: StreamsConfig = StreamsConfig()
     jobs: JobsConfig = JobsConfig()
+    zones: ZonesConfig = ZonesConfig()
     events: EventsConfig = EventsConfig()
+    history: HistoryConfig = HistoryConfig()
     models_dir: Path = Field(Path("models"), description="where model weights are looked up")
     models_base_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="a mirror: models from <this>/<file>"

@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
         "track",
         help="track people in a video file",
         description="Run the full pipeline on VIDEO and write tracks.jsonl, mot.txt, "
-        "annotated.mp4 and summary.json into --out.",
+        "annotated.mp4, summary.json, events.jsonl (with snapshots/) and counts.json into --out.",
     )
     track.add_argument(
         "video", type=Path, help="video file, or a camera device (/dev/video0, or its index 0)"
@@ -72,6 +72,11 @@ def register(subparsers: Any) -> None:
         "--mot-ids",
         choices=["track", "identity"],
         help="ID column of mot.txt: track numbers (default, for MOT metrics) or identities",
+    )
+    track.add_argument(
+        "--zones",
+        type=Path,
+        help="YAML file of zones and lines to count (normalised coordinates; see README)",
     )
     add_model_options(track)
     track.set_defaults(handler=run_track)
@@ -130,7 +135,14 @@ def run_track(args: argparse.Namespace) -> int:
     from tracker_service.runner import RunCancelledError, run_video
     from tracker_service.runtime import load_models, open_gallery
     from tracker_service.video_file import SourceError, is_device
+    from tracker_service.zones import ZoneSpecError, load_zone_file
 
+    zones = None
+    if args.zones is not None:
+        try:
+            zones = load_zone_file(args.zones)
+        except ZoneSpecError as exc:
+            raise UsageError(str(exc)) from None
     out_dir: Path = args.out
     gallery_dir: Path = args.gallery or out_dir / GALLERY_DIR
     if args.gallery is None and gallery_dir.exists():
@@ -143,7 +155,14 @@ def run_track(args: argparse.Namespace) -> int:
     previous = _stop_on_ctrl_c(stop) if is_device(video) else None
     try:
         summary = run_video(
-            video, out_dir, config, models, gallery, progress=progress, should_stop=stop.is_set
+            video,
+            out_dir,
+            config,
+            models,
+            gallery,
+            progress=progress,
+            should_stop=stop.is_set,
+            zones=zones,
         )
     except RunCancelledError as exc:  # Ctrl-C on a camera: what was tracked is kept
         print(f"{exc}; outputs in {out_dir}")
