@@ -37,10 +37,15 @@ DOORWAY = {"name": "doorway", "start": [0.085, 0.72], "end": [0.085, 0.44]}
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def service(tmp_path_factory: pytest.TempPathFactory, video_path: Path) -> Iterator[ServiceProcess]:
     data = tmp_path_factory.mktemp("events-api") / "data"
-    # Quick retries keep the test short; the back-off itself is what is exercised.
-    process = ServiceProcess(data, {"TRACKER_HISTORY__WEBHOOK_BACKOFF_S": "0.2"}).start()
+    env = {
+        # Quick retries keep the test short; the back-off itself is what is exercised.
+        "TRACKER_HISTORY__WEBHOOK_BACKOFF_S": "0.2",
+        # The cameras are files: the destination policy allows only the folders named.
+        "TRACKER_STREAMS__FILE_ROOTS": json.dumps([str(video_path.parent)]),
+    }
+    process = ServiceProcess(data, env).start()
     yield process
     process.stop()
 

@@ -4,6 +4,7 @@ snapshot in the history."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,10 @@ COUNTS_TIMEOUT_MS = 300_000
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    process = ServiceProcess(tmp_path_factory.mktemp("zones-ui") / "data").start()
+    # The camera is a file under the test's temporary folder: the policy must allow it.
+    roots = json.dumps([str(tmp_path_factory.getbasetemp())])
+    env = {"TRACKER_STREAMS__FILE_ROOTS": roots}
+    process = ServiceProcess(tmp_path_factory.mktemp("zones-ui") / "data", env).start()
     yield process
     process.stop()
 

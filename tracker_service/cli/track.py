@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracker_service.config import Config
+    from tracker_service.zones import ZoneSet
 
 # The pipeline's modules (PyTorch, Ultralytics, OpenCV) are imported inside the commands:
 # `tracker-service --help` and argument errors must not wait for them.
@@ -111,6 +112,18 @@ def _video_argument(video: Path) -> Path:
     return video
 
 
+def _zones_argument(path: Path | None) -> ZoneSet | None:
+    from tracker_service.cli import UsageError
+    from tracker_service.zones import ZoneSpecError, load_zone_file
+
+    if path is None:
+        return None
+    try:
+        return load_zone_file(path)
+    except ZoneSpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _stop_on_ctrl_c(stop: threading.Event) -> Any:
     """A camera never ends: Ctrl-C ends the run cleanly (outputs closed, summary written)."""
     return signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -128,6 +141,7 @@ def fetch_configured_weights(config: Config) -> None:
 def run_track(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     video = _video_argument(args.video)
+    zones = _zones_argument(args.zones)  # a bad file fails now, before any download
     fetch_configured_weights(config)
 
     from tracker_service.cli import UsageError
@@ -135,14 +149,7 @@ def run_track(args: argparse.Namespace) -> int:
     from tracker_service.runner import RunCancelledError, run_video
     from tracker_service.runtime import load_models, open_gallery
     from tracker_service.video_file import SourceError, is_device
-    from tracker_service.zones import ZoneSpecError, load_zone_file
 
-    zones = None
-    if args.zones is not None:
-        try:
-            zones = load_zone_file(args.zones)
-        except ZoneSpecError as exc:
-            raise UsageError(str(exc)) from None
     out_dir: Path = args.out
     gallery_dir: Path = args.gallery or out_dir / GALLERY_DIR
     if args.gallery is None and gallery_dir.exists():
