@@ -71,7 +71,8 @@ def build_services(config: Config, models: Models | None = None) -> Services:
     gallery = open_gallery(config, models, gallery_dir)
     events = open_events(config.events)
     # The event history is SQLite in the gallery folder (its own tables; local to this node
-    # even when the gallery itself is in PostgreSQL).
+    # even when the gallery itself is in PostgreSQL, which leaves that folder uncreated).
+    gallery_dir.mkdir(parents=True, exist_ok=True)
     history = EventServices.open(config, gallery_dir / DB_NAME, mqtt=events)
     jobs = open_jobs(config, models, gallery, events, history)
     # Stream URLs come from API callers: the destination policy always applies.
