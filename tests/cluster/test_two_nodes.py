@@ -3,6 +3,7 @@ Mosquitto and one jobs folder: one set of identities, one queue, answers alike f
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +39,8 @@ def cluster(
         "TRACKER_EVENTS__MQTT_URL": broker.url,
         "TRACKER_SERVICE__MAX_QUEUED_JOBS": str(UPLOADS),
         "TRACKER_OUTPUT__VIDEO": "false",
+        # The cameras are clips cut into the tests' temporary folder: the policy names it.
+        "TRACKER_STREAMS__FILE_ROOTS": json.dumps([str(tmp_path_factory.getbasetemp())]),
     }
     nodes = [
         ServiceProcess(root / name, {**shared, "TRACKER_EVENTS__NODE": name})
