@@ -8,6 +8,8 @@ with the reason.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,25 +63,34 @@ def mot15_root() -> Path:
     return require_asset("mot/MOT15")
 
 
+def run_console_script(args: list[str], timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    """`tracker-service ARGS` as a user runs it: no TRACKER_* variables from this shell."""
+    script = Path(sys.executable).parent / "tracker-service"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    return subprocess.run(
+        [str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`tracker-service track` on the shared video with the shared models, run once.
 
-    Returns the output folder (tracks.jsonl, mot.txt, annotated.mp4, summary.json, gallery/).
+    Returns the output folder (tracks.jsonl, mot.txt, annotated.mp4, summary.json, gallery/,
+    and with the example zones, events.jsonl, snapshots/ and counts.json).
     Shared by the CLI end-to-end test and the API test that compares an uploaded job with it.
     """
-    import subprocess
-    import sys
-
     video = require_asset("videos/people-detection.mp4")
     detector = require_asset("models/yolov8n_int8_openvino_model")
     embedder = require_asset("models/osnet_x0_25_msmt17.onnx")
     out = tmp_path_factory.mktemp("cli-run")
-    script = Path(sys.executable).parent / "tracker-service"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
-    completed = subprocess.run(
+    completed = run_console_script(
         [
-            str(script),
             "track",
             str(video),
             "--out",
@@ -88,12 +99,10 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(detector),
             "--embedder",
             str(embedder),
+            "--zones",
+            str(REPO_ROOT / "examples" / "people-detection-zones.yaml"),
         ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-        check=False,
+        timeout_s=900,
     )
     if completed.returncode != 0:
         pytest.fail(f"tracker-service track failed:\n{completed.stderr[-3000:]}")

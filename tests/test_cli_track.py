@@ -12,8 +12,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import require_asset
+from tests.conftest import require_asset, run_console_script
 from tracker_service import cli
 from tracker_service.config import GalleryConfig
 from tracker_service.evaluation import read_mot_file
@@ -76,6 +74,8 @@ def test_summary(summary: dict[str, Any]) -> None:
         "mot.txt",
         "annotated.mp4",
         "summary.json",
+        "events.jsonl",
+        "counts.json",
     }
 
 
@@ -179,15 +179,8 @@ def test_about_one_identity_per_person(summary: dict[str, Any], cli_run: Path) -
 
 @pytest.mark.slow
 def test_bad_input_through_the_console_script(tmp_path: Path) -> None:
-    script = Path(sys.executable).parent / "tracker-service"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
-    completed = subprocess.run(
-        [str(script), "track", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
+    completed = run_console_script(
+        ["track", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "out")]
     )
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr

@@ -4,10 +4,8 @@ Precedence, lowest first: built-in defaults < YAML file (`--config` or `TRACKER_
 environment variables prefixed `TRACKER_` < command-line options. Unknown keys are rejected
 everywhere, so a typo fails at start-up instead of being silently ignored.
 
-Environment variables: `TRACKER_<SECTION>__<KEY>` sets a nested key (for example
-`TRACKER_TRACKER__LOST_BUFFER_S=3`), and three shortcuts cover the common case:
-`TRACKER_DETECTOR` (detector model), `TRACKER_EMBEDDER` (re-ID model) and
-`TRACKER_DATA_DIR`.
+Environment variables: `TRACKER_<SECTION>__<KEY>` sets a nested key (e.g.
+`TRACKER_TRACKER__LOST_BUFFER_S=3`); shortcuts: `TRACKER_DETECTOR`, `TRACKER_EMBEDDER`, ...
 """
 
 from __future__ import annotations
@@ -25,10 +23,10 @@ from tracker_service.config_base import StrictModel
 from tracker_service.config_cluster import EventsConfig, JobsConfig, check_postgres_url
 from tracker_service.config_security import ServiceSecurityConfig, StreamPolicyConfig
 from tracker_service.detection.motion import MotionConfig
+from tracker_service.events.settings import HistoryConfig, ZonesConfig
 
 ENV_PREFIX = "TRACKER_"
-# Environment variables that are read elsewhere and are not configuration keys.
-NON_CONFIG_ENV = frozenset({"TRACKER_CONFIG", "TRACKER_ASSETS"})
+NON_CONFIG_ENV = frozenset({"TRACKER_CONFIG", "TRACKER_ASSETS"})  # read elsewhere, not keys
 ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
     "TRACKER_DETECTOR": ("detector", "model"),
     "TRACKER_EMBEDDER": ("embedder", "model"),
@@ -267,7 +265,9 @@ class Config(StrictModel):
     service: ServiceConfig = ServiceConfig()
     streams: StreamsConfig = StreamsConfig()
     jobs: JobsConfig = JobsConfig()
+    zones: ZonesConfig = ZonesConfig()
     events: EventsConfig = EventsConfig()
+    history: HistoryConfig = HistoryConfig()
     models_dir: Path = Field(Path("models"), description="where model weights are looked up")
     models_base_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="a mirror: models from <this>/<file>"

@@ -10,9 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-
-class QueueFullError(RuntimeError):
-    """No room for another job; retry later."""
+from tracker_service.job_model import QueueFullError
 
 
 class QueuePlaces:

@@ -9,104 +9,53 @@ queue is refused (`QueueFullError`) rather than letting work pile up.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import shutil
 import threading
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.events import EventSink
-from tracker_service.job_places import QueueFullError, QueuePlaces
+from tracker_service.events.service import EventServices
+from tracker_service.job_model import (
+    INPUT_STEM,
+    JOB_FILE,
+    ZONES_FILE,
+    Job,
+    JobBusyError,
+    JobNotFoundError,
+    JobState,
+    QueueFullError,
+    new_job_dir,
+    read_job_zones,
+)
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runner import RunCancelledError, run_video
 from tracker_service.runtime import Models
 from tracker_service.video_file import SourceError
 
+__all__ = [
+    "INPUT_STEM",
+    "ZONES_FILE",
+    "Job",
+    "JobBusyError",
+    "JobManager",
+    "JobNotFoundError",
+    "JobState",
+    "QueueFullError",
+    "new_job_dir",
+]
+
 logger = logging.getLogger(__name__)
 
-JOB_FILE = "job.json"
-INPUT_STEM = "input"
 _STOP = object()
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
-
-class JobNotFoundError(KeyError):
-    """No job with that id."""
-
-
-class JobBusyError(RuntimeError):
-    """The job was asked to stop but is still running; retry in a moment."""
-
-
-@dataclass(frozen=True)
-class Job:
-    job_id: str
-    filename: str
-    input_file: str
-    state: JobState
-    created_at: float
-    size_bytes: int
-    frames_done: int = 0
-    frames_total: int = 0
-    started_at: float | None = None
-    finished_at: float | None = None
-    error: str | None = None
-    summary: dict[str, object] | None = None
-
-    @property
-    def progress(self) -> float:
-        if self.state is JobState.SUCCEEDED:
-            return 1.0
-        if not self.frames_total:
-            return 0.0
-        return min(1.0, self.frames_done / self.frames_total)
-
-    @classmethod
-    def queued(cls, job_id: str, filename: str, input_file: Path) -> Job:
-        """A new job for an uploaded, already validated video."""
-        size = input_file.stat().st_size
-        return cls(job_id, filename, input_file.name, JobState.QUEUED, time.time(), size)
-
-    def event(self) -> dict[str, object]:
-        """What a job state change says on the event bus."""
-        return {
-            "job_id": self.job_id,
-            "state": self.state.value,
-            "filename": self.filename,
-            "progress": self.progress,
-            "error": self.error,
-            "timestamp": time.time(),
-        }
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data["state"] = self.state.value
-        return json.dumps(data, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> Job:
-        data = json.loads(text)
-        data["state"] = JobState(data["state"])
-        return cls(**data)
 
 
 @dataclass
@@ -120,14 +69,6 @@ class _Control:
 
     def __post_init__(self) -> None:
         self.idle.set()
-
-
-def new_job_dir(root: Path) -> tuple[str, Path]:
-    """A new job id and its (new, empty) folder under `root`."""
-    job_id = uuid.uuid4().hex[:16]
-    directory = root / job_id
-    directory.mkdir(parents=True)
-    return job_id, directory
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -145,9 +86,11 @@ class JobManager:
         models: Models,
         gallery: IdentityGallery,
         events: EventSink | None = None,
+        history: EventServices | None = None,
     ) -> None:
         self.config = config
         self.events = events
+        self.history = history
         self.models = models
         self.gallery = gallery
         self.root = config.jobs.folder or config.data_dir / "jobs"
@@ -156,9 +99,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._controls: dict[str, _Control] = {}
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.service.max_queued_jobs)
-        # Queue places held by uploads in progress count as taken.
-        self._places = QueuePlaces(self._queue.qsize, self._queue.maxsize)
-        self.reservation = self._places.reservation
+        self._reserved = 0  # queue places held by uploads in progress
         self._workers: list[threading.Thread] = []
         self._load_existing()
 
@@ -197,7 +138,23 @@ class JobManager:
     # -- public API ---------------------------------------------------------------------------
 
     def has_room(self) -> bool:
-        return self._places.has_room()
+        with self._lock:
+            return self._queue.qsize() + self._reserved < self._queue.maxsize
+
+    @contextmanager
+    def reservation(self) -> Iterator[None]:
+        """Hold a place in the queue while an upload arrives (`QueueFullError` when none is
+        left), so that uploads beyond the queue's room are refused before their bodies are
+        read instead of after; `submit` inside it uses the place."""
+        with self._lock:
+            if not self.has_room():
+                raise QueueFullError("the job queue is full")
+            self._reserved += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reserved -= 1
 
     def new_job_dir(self) -> tuple[str, Path]:
         return new_job_dir(self.root)
@@ -317,6 +274,8 @@ class JobManager:
                 source_name=f"job:{job_id}",
                 progress=progress,
                 should_stop=control.cancel.is_set,
+                zones=read_job_zones(directory),
+                event_sinks=[] if self.history is None else self.history.sinks(),
             )
         except RunCancelledError:
             self._finish(job_id, JobState.CANCELLED, None, None)

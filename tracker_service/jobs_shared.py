@@ -31,8 +31,10 @@ from psycopg_pool import ConnectionPool
 
 from tracker_service.config import Config
 from tracker_service.events import EventSink
-from tracker_service.job_places import QueueFullError, QueuePlaces
-from tracker_service.jobs import Job, JobNotFoundError, JobState, new_job_dir
+from tracker_service.events.service import EventServices
+from tracker_service.job_model import read_job_zones
+from tracker_service.job_places import QueuePlaces
+from tracker_service.jobs import Job, JobNotFoundError, JobState, QueueFullError, new_job_dir
 from tracker_service.postgres import open_pool
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runner import RunCancelledError, run_video
@@ -98,6 +100,7 @@ class SharedJobManager:
         models: Models,
         gallery: IdentityGallery,
         events: EventSink | None = None,
+        history: EventServices | None = None,
     ) -> None:
         if config.jobs.url is None:
             raise ValueError("jobs.url is not set")
@@ -105,6 +108,7 @@ class SharedJobManager:
         self.models = models
         self.gallery = gallery
         self.events = events
+        self.history = history  # this node's event history: the jobs it runs add to it
         self.node = f"{config.events.node}-{os.getpid()}"
         self.root = config.jobs.folder or config.data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -346,6 +350,8 @@ class _Run:
                 source_name=f"job:{self.job.job_id}",
                 progress=self._progress,
                 should_stop=self._should_stop,
+                zones=read_job_zones(self.directory),
+                event_sinks=[] if (history := self.manager.history) is None else history.sinks(),
             )
         except RunCancelledError:
             self._end_cancelled()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,9 @@ import numpy as np
 from tracker_service.annotate import draw_tracks
 from tracker_service.config import Config
 from tracker_service.decode_ahead import decode_ahead
+from tracker_service.events.files import COUNTS_FILE, EVENTS_FILE, EventFileWriter, write_counts
+from tracker_service.events.model import EventSink
+from tracker_service.events.monitor import EventMonitor
 from tracker_service.pipeline import PipelineStats, StreamPipeline
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models
@@ -25,7 +28,9 @@ from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FIL
 from tracker_service.sinks.jsonl import JsonLinesWriter
 from tracker_service.sinks.mot import MotWriter
 from tracker_service.sinks.video import AnnotatedVideoWriter
+from tracker_service.types import Frame
 from tracker_service.video_file import VideoFileSource
+from tracker_service.zones import ZoneSet
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +124,15 @@ def run_video(
     source_name: str | None = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    zones: ZoneSet | None = None,
+    event_sinks: Sequence[EventSink] = (),
 ) -> RunSummary:
-    """Track every frame of `video` into `out_dir`; raises `SourceError` for a bad video."""
+    """Track every frame of `video` into `out_dir`; raises `SourceError` for a bad video.
+
+    Besides the tracks, `events.jsonl` (with `snapshots/`) and `counts.json` are written:
+    identities appearing and leaving, and the visits and crossings of `zones`' zones and
+    lines; the events also go to `event_sinks` (the history, the rules).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     identities_before = len(gallery)
@@ -139,12 +151,24 @@ def run_video(
             "tracks": out_dir / TRACKS_FILE,
             "mot": out_dir / MOT_FILE,
             "video": out_dir / VIDEO_FILE,
+            "events": out_dir / EVENTS_FILE,
+            "counts": out_dir / COUNTS_FILE,
         }
         cancelled = False
         with (
             JsonLinesWriter(outputs["tracks"]) as json_sink,
             MotWriter(outputs["mot"], use_identity=config.output.mot_ids == "identity") as mot_sink,
+            EventFileWriter(out_dir) as event_file,
         ):
+            monitor = EventMonitor(
+                source_name or video.name,
+                zones or ZoneSet(),
+                (info.width, info.height),
+                settings=config.zones.counter_settings(info.fps),
+                sinks=[event_file, *event_sinks],
+                label=gallery.label,
+            )
+            last: tuple[float, Frame | None] = (0.0, None)
             video_sink = (
                 AnnotatedVideoWriter(outputs["video"], info.width, info.height, info.fps)
                 if config.output.video
@@ -158,6 +182,8 @@ def run_video(
                         cancelled = True
                         break
                     result = pipeline.process(frame, timestamp)
+                    monitor.observe(frame, result)
+                    last = (timestamp, frame)
                     json_sink.write(result)
                     mot_sink.write(result.tracks)
                     if video_sink is not None:
@@ -166,7 +192,9 @@ def run_video(
                         progress(index + 1, info.frame_count)
             finally:
                 frames.close()  # stops the reader before the source closes
-                pipeline.close()
+                monitor.close(last[0], last[1])
+                monitor.left(pipeline.close(), last[0], last[1])
+                write_counts(out_dir, monitor.counts())
                 if video_sink is not None:
                     video_sink.close()
     summary = _summarise(

@@ -11,7 +11,10 @@ from tests.cluster.mqtt_client import Subscriber
 from tests.cluster.servers import MosquittoBroker, free_port
 from tracker_service.config import Config
 from tracker_service.config_cluster import EventsConfig
+from tracker_service.events.engine import RuleError, parse_rule
+from tracker_service.events.model import Event, EventKind
 from tracker_service.events.mqtt import MqttEvents
+from tracker_service.events.service import EventServices
 from tracker_service.reid.gallery import Gallery
 from tracker_service.runner import Models
 from tracker_service.streams.manager import StreamManager
@@ -109,4 +112,43 @@ def test_track_summaries_are_rate_limited_and_status_is_retained(broker: Mosquit
         assert topics["tracker/node-a/status"] == "online"
         assert events.stats()["published"] == 2  # one tracks summary and the status
     finally:
+        events.close()
+
+
+def test_a_rule_with_an_mqtt_topic_is_published_on_the_broker(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    config = Config(data_dir=tmp_path, events=_events_config(broker))
+    without = EventServices.open(Config(data_dir=tmp_path / "plain"), None)
+    events = MqttEvents(config.events)
+    history = EventServices.open(config, None, mqtt=events)
+    subscriber = Subscriber(broker.port, "tracker/node-a/rules/#")
+    spec = parse_rule(
+        {
+            "name": "door",
+            "when": {"type": "line_crossed", "line": "door", "direction": "in"},
+            "mqtt_topic": "site/door",
+        }
+    )
+    try:
+        with pytest.raises(RuleError, match="MQTT is not configured"):
+            without.rules.put(spec)  # no broker configured: refused (422 in the API)
+        rule_id = history.rules.put(spec)
+        deadline = time.monotonic() + 10
+        while not events.connected:  # the subscriber is subscribed by then, too
+            assert time.monotonic() < deadline, "no connection to the broker"
+            time.sleep(0.05)
+        crossing = Event(EventKind.CROSSED_LINE, time.time(), 1.0, "stream:a", 4, 2, name="door")
+        history.rules.emit(crossing.with_(direction="out"), None)  # the other way: nothing
+        history.rules.emit(crossing.with_(direction="in"), None)
+        ((topic, payload),) = subscriber.wait_for(1, 10.0)
+        assert topic == "tracker/node-a/rules/site/door"
+        assert payload["rule"] == {"id": rule_id, "name": "door", "type": "line_crossed"}
+        assert payload["event"]["kind"] == "crossed_line" and payload["node"] == "node-a"
+        time.sleep(0.5)
+        assert len(subscriber.received()) == 1  # the crossing out fired nothing
+    finally:
+        subscriber.close()
+        history.close()
+        without.close()
         events.close()

@@ -39,7 +39,7 @@ def cluster(
         "TRACKER_EVENTS__MQTT_URL": broker.url,
         "TRACKER_SERVICE__MAX_QUEUED_JOBS": str(UPLOADS),
         "TRACKER_OUTPUT__VIDEO": "false",
-        # The cameras of these tests are clips cut into the test's temporary folders.
+        # The cameras are clips cut into the tests' temporary folder: the policy names it.
         "TRACKER_STREAMS__FILE_ROOTS": json.dumps([str(tmp_path_factory.getbasetemp())]),
     }
     nodes = [

@@ -24,7 +24,17 @@ from tracker_service.api.errors import install_error_handlers
 from tracker_service.api.guard import RequestGuard
 from tracker_service.api.logs import log_requests
 from tracker_service.api.metrics import build_registry
-from tracker_service.api.routes import docs, health, identities, jobs, streams, ui
+from tracker_service.api.routes import (
+    docs,
+    events,
+    health,
+    identities,
+    jobs,
+    rules,
+    streams,
+    ui,
+    zones,
+)
 from tracker_service.api.services import Services, build_services
 from tracker_service.config import Config
 from tracker_service.postgres import DatabaseUnavailableError
@@ -115,7 +125,8 @@ def create_app(config: Config, services: Services | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router, prefix=API_PREFIX)
     protected = [Depends(require_api_key)]
-    for router in (jobs.router, streams.router, identities.router):
+    routers = (jobs, streams, zones, identities, events, rules)
+    for router in (module.router for module in routers):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)
     ui.mount(app)
     docs.mount(app)

@@ -28,6 +28,23 @@ class ServiceCollector(Collector):
         yield from self._streams(services)
         if services.events is not None:
             yield from self._events(services.events.stats())
+        yield from self._webhooks(services)
+
+    @staticmethod
+    def _webhooks(services: Services) -> Iterator[Metric]:
+        webhooks = services.history.webhooks
+        pending = GaugeMetricFamily("tracker_webhook_queue", "webhook deliveries waiting")
+        pending.add_metric([], webhooks.pending())
+        yield pending
+        recent = GaugeMetricFamily(
+            "tracker_webhook_recent", "recent deliveries (the log) by state", labels=["state"]
+        )
+        states: dict[str, int] = {}
+        for delivery in webhooks.deliveries(limit=10_000):
+            states[delivery.state] = states.get(delivery.state, 0) + 1
+        for state in ("pending", "delivered", "failed", "dropped"):
+            recent.add_metric([state], states.get(state, 0))
+        yield recent
 
     @staticmethod
     def _jobs(services: Services) -> Iterator[Metric]:

@@ -20,23 +20,26 @@ from tracker_service.api.errors import ApiError
 
 FIELD_NAME = "file"
 MAX_FILENAME = 200
-# The OpenAPI description of a body read by `receive_file` (routes take no UploadFile).
-MULTIPART_FILE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [FIELD_NAME],
-                    "properties": {FIELD_NAME: {"type": "string", "format": "binary"}},
-                }
-            }
-        },
+# Small form fields read beside the file: `zones` (JSON or YAML, see zones/spec.py).
+TEXT_FIELDS = frozenset({"zones"})
+MAX_TEXT_FIELD = 64 * 1024
+
+
+def multipart_body(**text_fields: str) -> dict[str, object]:
+    """The OpenAPI description of a body read by `receive_file` (routes take no UploadFile):
+    the file, and the named text fields with their descriptions."""
+    properties: dict[str, object] = {FIELD_NAME: {"type": "string", "format": "binary"}}
+    for name, description in text_fields.items():
+        properties[name] = {"type": "string", "description": description}
+    schema = {"type": "object", "required": [FIELD_NAME], "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     }
-}
-# Multipart framing (boundaries, part headers) and small fields besides the file.
-BODY_OVERHEAD_BYTES = 64 * 1024
+
+
+MULTIPART_FILE_BODY = multipart_body()
+# Multipart framing (boundaries, part headers) and the small text fields besides the file.
+BODY_OVERHEAD_BYTES = 64 * 1024 + MAX_TEXT_FIELD
 
 
 def too_large(limit_bytes: int) -> ApiError:
@@ -63,20 +66,24 @@ class _Part:
 class ReceivedFile:
     filename: str
     size: int
+    fields: dict[str, str]
 
 
 class _FileFieldWriter:
-    """Multipart callbacks: the `file` field goes to `sink`, every other field is ignored."""
+    """Multipart callbacks: the `file` field goes to `sink`, the small text fields named in
+    TEXT_FIELDS are kept in memory (bounded), every other field is ignored."""
 
     def __init__(self, sink: BinaryIO, limit_bytes: int) -> None:
         self.sink = sink
         self.limit_bytes = limit_bytes
+        self.fields: dict[str, bytearray] = {}
         self.size = 0
         self.filename: str | None = None
         self._part = _Part()
         self._header_field = b""
         self._header_value = b""
         self._writing = False
+        self._text: bytearray | None = None  # the text field being read, if any
         self._done = False
 
     def callbacks(self) -> dict[str, object]:
@@ -112,8 +119,17 @@ class _FileFieldWriter:
         if self._part.field_name == FIELD_NAME and not self._done:
             self.filename = Path(self._part.filename or "upload").name[:MAX_FILENAME]
             self._writing = True
+        elif self._part.field_name in TEXT_FIELDS:
+            self._text = self.fields[self._part.field_name] = bytearray()
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._text is not None:
+            self._text += data[start:end]
+            if len(self._text) > MAX_TEXT_FIELD:
+                raise ApiError(
+                    413, "field_too_large", f"field {self._part.field_name!r} is over 64 KiB"
+                )
+            return
         if not self._writing:
             return
         self.size += end - start
@@ -122,6 +138,7 @@ class _FileFieldWriter:
         self.sink.write(data[start:end])
 
     def _part_end(self) -> None:
+        self._text = None
         if self._writing:
             self._writing = False
             self._done = True
@@ -176,4 +193,7 @@ async def receive_file(
         raise ApiError(
             422, "missing_file", "no field named 'file' in the upload (multipart/form-data)"
         )
-    return ReceivedFile(writer.filename, writer.size)
+    fields = {
+        name: bytes(value).decode("utf-8", "replace") for name, value in writer.fields.items()
+    }
+    return ReceivedFile(writer.filename, writer.size, fields)

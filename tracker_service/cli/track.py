@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracker_service.config import Config
+    from tracker_service.zones import ZoneSet
 
 # The pipeline's modules (PyTorch, Ultralytics, OpenCV) are imported inside the commands:
 # `tracker-service --help` and argument errors must not wait for them.
@@ -56,7 +57,7 @@ def register(subparsers: Any) -> None:
         "track",
         help="track people in a video file",
         description="Run the full pipeline on VIDEO and write tracks.jsonl, mot.txt, "
-        "annotated.mp4 and summary.json into --out.",
+        "annotated.mp4, summary.json, events.jsonl (with snapshots/) and counts.json into --out.",
     )
     track.add_argument(
         "video", type=Path, help="video file, or a camera device (/dev/video0, or its index 0)"
@@ -72,6 +73,11 @@ def register(subparsers: Any) -> None:
         "--mot-ids",
         choices=["track", "identity"],
         help="ID column of mot.txt: track numbers (default, for MOT metrics) or identities",
+    )
+    track.add_argument(
+        "--zones",
+        type=Path,
+        help="YAML file of zones and lines to count (normalised coordinates; see README)",
     )
     add_model_options(track)
     track.set_defaults(handler=run_track)
@@ -106,6 +112,18 @@ def _video_argument(video: Path) -> Path:
     return video
 
 
+def _zones_argument(path: Path | None) -> ZoneSet | None:
+    from tracker_service.cli import UsageError
+    from tracker_service.zones import ZoneSpecError, load_zone_file
+
+    if path is None:
+        return None
+    try:
+        return load_zone_file(path)
+    except ZoneSpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _stop_on_ctrl_c(stop: threading.Event) -> Any:
     """A camera never ends: Ctrl-C ends the run cleanly (outputs closed, summary written)."""
     return signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -123,6 +141,7 @@ def fetch_configured_weights(config: Config) -> None:
 def run_track(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     video = _video_argument(args.video)
+    zones = _zones_argument(args.zones)  # a bad file fails now, before any download
     fetch_configured_weights(config)
 
     from tracker_service.cli import UsageError
@@ -143,7 +162,14 @@ def run_track(args: argparse.Namespace) -> int:
     previous = _stop_on_ctrl_c(stop) if is_device(video) else None
     try:
         summary = run_video(
-            video, out_dir, config, models, gallery, progress=progress, should_stop=stop.is_set
+            video,
+            out_dir,
+            config,
+            models,
+            gallery,
+            progress=progress,
+            should_stop=stop.is_set,
+            zones=zones,
         )
     except RunCancelledError as exc:  # Ctrl-C on a camera: what was tracked is kept
         print(f"{exc}; outputs in {out_dir}")

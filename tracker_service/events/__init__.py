@@ -1,4 +1,6 @@
-"""Where stream and job events go besides the WebSocket (an MQTT broker), chosen by config."""
+"""Events: where stream and job events go besides the WebSocket (an MQTT broker, chosen by
+config), and, in the modules beside it, zone/line counting, files, history, rules and
+notifications after the pipeline."""
 
 from __future__ import annotations
 

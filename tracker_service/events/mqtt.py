@@ -222,3 +222,15 @@ class MqttEvents:
             info.wait_for_publish(min(timeout_s, 2.0))
         self._client.disconnect()
         self._client.loop_stop()
+
+
+class MqttRuleDeliverer:
+    """What a rule with an `mqtt_topic` fires, published through the service's MQTT
+    publisher on `<prefix>/<node>/rules/<mqtt_topic>` (QoS 1); installed as
+    `RuleEngine.deliverers["mqtt"]` when `events.mqtt_url` is set."""
+
+    def __init__(self, publisher: MqttEvents) -> None:
+        self.publisher = publisher
+
+    def deliver(self, rule_id: str, topic: str, payload: dict[str, Any]) -> None:
+        self.publisher.publish(f"rules/{topic}", payload, qos=1)  # payload names the rule

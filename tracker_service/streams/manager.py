@@ -18,6 +18,8 @@ from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.events import EventSink
+from tracker_service.events.live import LiveEvents
+from tracker_service.events.service import EventServices
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models
 from tracker_service.streams.events import Subscription
@@ -32,6 +34,7 @@ from tracker_service.streams.target import (
     parse_source,
 )
 from tracker_service.streams.worker import StreamWorker
+from tracker_service.zones import ZoneSet
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +106,16 @@ class StreamManager:
         config: Config,
         policy: DestinationPolicy | None = None,
         events: EventSink | None = None,
+        *,
+        history: EventServices | None = None,
     ) -> None:
         """`policy` decides where stream URLs may point; the service always passes one
-        (None trusts whoever calls, as the CLI trusts its user)."""
+        (None trusts whoever calls, as the CLI trusts its user). `events` is where stream
+        events go besides the WebSocket (MQTT); `history` keeps zones, events and rules."""
         self.policy = policy
         self.models = models
         self.events = events
+        self.history = history
         self.gallery = gallery
         self.config = config
         self._lock = threading.Lock()
@@ -162,6 +169,12 @@ class StreamManager:
                 # Sightings name the camera as the user does (the id keeps it unique).
                 source_name=f"{shown_name} [{stream_id}]",
                 forward=None if self.events is None else self.events.stream_event,
+                live=(
+                    # Counts only: no history, no rules.
+                    LiveEvents(f"stream:{stream_id}", settings=self.config.zones)
+                    if self.history is None
+                    else self.history.live(stream_id, self.gallery.label)
+                ),
             )
             entry = _Entry(shown_name, source.loop, time.time(), worker)
             self._streams[stream_id] = entry
@@ -189,6 +202,8 @@ class StreamManager:
         entry.worker.stop(timeout)
         if self.events is not None:
             self.events.stream_removed(stream_id)
+        if self.history is not None:
+            self.history.zones.delete(stream_id)
         logger.info("stream %s removed", stream_id)
         return self._info(stream_id, entry)
 
@@ -200,6 +215,14 @@ class StreamManager:
     def latest_jpeg(self, stream_id: str) -> JpegSnapshot | None:
         """The latest annotated frame as JPEG, or None before the first processed frame."""
         return self._entry(stream_id).worker.latest_jpeg()
+
+    def set_zones(self, stream_id: str, zone_set: ZoneSet) -> None:
+        """Count with these zones and lines from the next frame on."""
+        self._entry(stream_id).worker.live.set_zones(zone_set)
+
+    def counts(self, stream_id: str) -> dict[str, Any]:
+        """Live counts of the stream's lines and zones since its zones were last set."""
+        return self._entry(stream_id).worker.live.counts()
 
     def stop_all(self, timeout: float | None = None) -> None:
         """Stop every stream (at service shutdown), in parallel, and forget them."""

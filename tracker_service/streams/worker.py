@@ -10,15 +10,15 @@ runs the pipeline on it and publishes events to subscribers:
   "track_id", "timestamp"}`, published before the frame event of the same frame;
 - `{"type": "status", "stream_id", "state", "error", "timestamp"}` on every state change.
 
-Reconnects: the pipeline (tracker, cache, identities) survives a short interruption, so track and
-identity ids continue. If the first frame of a new connection comes longer than
-`tracker.lost_buffer_s` after the last frame processed, every track could only have been lost
-anyway, and the tracker, knowing nothing of the gap, would let stale tracks grab new detections at
-old positions; the pipeline is then closed (people in view "leave", their sightings are written)
-and a fresh one started: track ids restart, identity ids are global and continue through the
-gallery.
+Reconnects: the pipeline survives a short interruption (track and identity ids go on). If
+the first frame of a new connection comes longer than `tracker.lost_buffer_s` after the last
+frame processed, every track could only have been lost anyway, and the tracker, knowing
+nothing of the gap, would let stale tracks grab new detections at old positions; the
+pipeline is then closed (people in view "leave", their sightings are written) and a fresh
+one started: track ids restart, identity ids are global and continue through the gallery.
 
-The latest frame's annotated JPEG is encoded on request only (`snapshot`); stats: `stats`.
+The annotated JPEG of the latest frame is encoded on request only (`snapshot`); stats are
+`stats.StreamStats`; zones, counts, history and rules are `events.live.LiveEvents`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 
 from tracker_service.config import Config
 from tracker_service.detection import Detector
+from tracker_service.events.live import LiveEvents
 from tracker_service.pipeline import StreamPipeline
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.identity_gallery import IdentityGallery
@@ -65,9 +66,11 @@ class StreamWorker:
         gallery: IdentityGallery,
         config: Config,
         source_name: str | None = None,
+        live: LiveEvents,
         forward: Forward | None = None,
     ) -> None:
         self.stream_id = stream_id
+        self.live = live  # zones, counts, the event history and rules
         self.source = source
         self.detector = detector
         self.embedder = embedder
@@ -252,6 +255,7 @@ class StreamWorker:
             if pipeline.identities.gallery_error is not None:  # tracking goes on: say why
                 self._processing_error = (pipeline.identities.gallery_error, time.time())
         self._jpeg.update(frame.image, result.tracks, index, frame.captured_at)
+        self.live.observe(frame.image, result, frame.captured_at)
         self._publish_identities(result, frame.captured_at)
         self._hub.publish(self._frame_event(result, frame, index, lag))
 
@@ -262,9 +266,7 @@ class StreamWorker:
             gap = frame.captured_mono - previous.captured_mono
             if frame.session != previous.session and gap > self.config.tracker.lost_buffer_s:
                 logger.info(
-                    "stream %s: %.1f s without frames: starting a fresh tracker",
-                    self.stream_id,
-                    gap,
+                    "stream %s: %.1f s without frames: a fresh tracker", self.stream_id, gap
                 )
                 self._close_pipeline(frame.captured_at)
                 self._pipeline_resets += 1
@@ -296,13 +298,11 @@ class StreamWorker:
         except Exception:  # the gallery's database may be gone at shutdown: log, go on
             logger.exception("stream %s: closing the pipeline failed", self.stream_id)
             left = []
+        self.live.close(left, timestamp)
         for identity in left:
             self._hub.publish(self._identity_event("identity_left", identity, timestamp))
-        detections, embedded = self._closed_totals
-        self._closed_totals = (
-            detections + pipeline.stats.detections,
-            embedded + pipeline.stats.embedded,
-        )
+        (detections, embedded), stats = self._closed_totals, pipeline.stats
+        self._closed_totals = (detections + stats.detections, embedded + stats.embedded)
         self._track_of.clear()
         with self._stats_lock:
             self._tracks_in_view = 0

@@ -120,6 +120,7 @@ def delete_identity(identity_id: IdentityId, services: ServicesDep) -> None:
         services.gallery.delete(identity_id)
     except KeyError:
         raise not_found("identity", identity_id) from None
+    services.history.store.forget(identity_id)  # forgetting a person forgets their events
 
 
 @router.post(
@@ -134,6 +135,7 @@ def merge_identity(identity_id: IdentityId, body: MergeIn, services: ServicesDep
         raise not_found("identity", exc.args[0]) from None
     except GalleryError as exc:
         raise ApiError(422, "invalid_merge", str(exc)) from None
+    services.history.store.reassign(body.source_id, identity_id)
     return identity_out(_record(services.gallery, identity_id))
 
 

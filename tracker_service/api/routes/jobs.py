@@ -8,22 +8,26 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from tracker_service.api.deps import ServicesDep
 from tracker_service.api.errors import ApiError, not_found
 from tracker_service.api.media import check_video_header
+from tracker_service.api.routes.zones import parse_or_422
 from tracker_service.api.schemas import JobList, JobOut
 from tracker_service.api.uploads import (
-    MULTIPART_FILE_BODY,
     check_declared_length,
+    multipart_body,
     receive_file,
     safe_suffix,
 )
-from tracker_service.job_places import QueueFullError
+from tracker_service.events.files import COUNTS_FILE, EVENTS_FILE
+from tracker_service.job_model import QueueFullError
 from tracker_service.jobs import (
     INPUT_STEM,
+    ZONES_FILE,
     Job,
     JobBusyError,
     JobManager,
@@ -33,9 +37,14 @@ from tracker_service.jobs import (
 from tracker_service.jobs_shared import SharedJobManager
 from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
 from tracker_service.video_file import SourceError, probe_video
+from tracker_service.zones import ZoneSet
 
 router = APIRouter(tags=["videos and jobs"])
 RETRY_AFTER_S = "30"
+
+_UPLOAD_BODY = multipart_body(
+    zones="zones and lines to count, JSON or YAML (normalised 0-1 coordinates)"
+)
 
 
 def job_out(job: Job) -> JobOut:
@@ -86,7 +95,7 @@ def _job(jobs: JobManager | SharedJobManager, job_id: str) -> Job:
     status_code=202,
     response_model=JobOut,
     summary="Upload a video to track (multipart field `file`)",
-    openapi_extra=MULTIPART_FILE_BODY,
+    openapi_extra=_UPLOAD_BODY,
 )
 async def upload_video(request: Request, services: ServicesDep) -> JobOut:
     jobs = services.jobs
@@ -113,11 +122,25 @@ async def _receive_job(request: Request, services: ServicesDep, limit: int) -> J
             raise ApiError(422, "empty_file", f"the uploaded file {received.filename!r} is empty")
         target = directory / f"{INPUT_STEM}{safe_suffix(received.filename)}"
         upload.rename(target)
+        zones = _upload_zones(received.fields.get("zones"))
         await _check_video(target, received.filename, services.config.service.max_pixels)
+        if zones is not None:
+            (directory / ZONES_FILE).write_text(zones.model_dump_json(), encoding="utf-8")
         return job_out(jobs.submit(job_id, received.filename, target))
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+
+
+def _upload_zones(text: str | None) -> ZoneSet | None:
+    """The `zones` form field: zones and lines as JSON or YAML (normalised coordinates)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError:
+        raise ApiError(422, "invalid_zones", "zones: neither JSON nor YAML") from None
+    return parse_or_422(data)
 
 
 async def _check_video(path: Path, filename: str, max_pixels: int) -> None:
@@ -209,3 +232,16 @@ def job_summary(job_id: str, services: ServicesDep) -> dict[str, object]:
     path = _result_file(services, job_id, SUMMARY_FILE)
     summary: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
     return summary
+
+
+@router.get("/jobs/{job_id}/counts", summary="Per line in/out, per zone visits, dwell, occupancy")
+def job_counts(job_id: str, services: ServicesDep) -> dict[str, object]:
+    path = _result_file(services, job_id, COUNTS_FILE)
+    counts: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    return counts
+
+
+@router.get("/jobs/{job_id}/events.jsonl", summary="The job's events as JSON lines")
+def job_events(job_id: str, services: ServicesDep) -> FileResponse:
+    path = _result_file(services, job_id, EVENTS_FILE)
+    return FileResponse(path, media_type="application/x-ndjson", filename=f"{job_id}-events.jsonl")

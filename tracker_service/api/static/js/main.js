@@ -3,14 +3,24 @@
 
 import { logIn, onKeyNeeded, readiness } from "./api.js";
 import * as cameras from "./cameras.js";
+import * as events from "./events.js";
 import * as identities from "./identities.js";
 import * as videos from "./videos.js";
+import * as wall from "./wall.js";
+import * as zones from "./zones.js";
 import { $, notify, wireDialogCloseButtons } from "./ui.js";
 
-const PAGES = { cameras, videos, identities };
+const PAGES = { cameras, wall, zones, events, videos, identities };
 const DEFAULT_PAGE = "cameras";
 const READY_POLL_MS = 3000;
-const TITLES = { cameras: "Cameras", videos: "Videos", identities: "Identities" };
+const TITLES = {
+  cameras: "Cameras",
+  wall: "Wall",
+  zones: "Zones and counts",
+  events: "Events",
+  videos: "Videos",
+  identities: "Identities",
+};
 
 let current = null; // the page shown
 

@@ -20,6 +20,7 @@ export async function loadCatalog(force = false) {
 /** {kind: "job", jobId} or {kind: "stream", streamId|null, text}. */
 export function parseSource(source) {
   if (source.startsWith("job:")) return { kind: "job", jobId: source.slice(4) };
+  if (source.startsWith("stream:")) return { kind: "stream", streamId: source.slice(7), text: source };
   const bracketed = /\[([^\]\s]+)\]\s*$/.exec(source);
   let streamId = bracketed ? bracketed[1] : null;
   if (!streamId) {
