@@ -87,7 +87,9 @@ def test_piped_output_is_short_and_plain(cli_run: Path) -> None:
     assert not any("for OpenVINO inference" in line for line in lines)
     assert not any("made-dynamic" in line for line in lines)
     (outputs,) = [line for line in lines if line.startswith("outputs in ")]
-    assert outputs.endswith("annotated.mp4, mot.txt, summary.json, tracks.jsonl")
+    assert outputs.endswith(
+        "annotated.mp4, counts.json, events.jsonl, mot.txt, summary.json, tracks.jsonl"
+    )
 
 
 @pytest.mark.slow
