@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,12 @@ __all__ = [
 class Match:
     identity_id: int
     similarity: float
+
+
+def best_matches(best: Mapping[int, float], k: int) -> list[Match]:
+    """The `k` most similar identities of a {identity: similarity} map, best first."""
+    ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+    return [Match(identity_id, similarity) for identity_id, similarity in ranked]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +178,7 @@ class Gallery:
         query = unit(vector).reshape(1, -1)
         with self._lock:
             best = self._index.search(query, exclude)
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
-        return [Match(identity_id, similarity) for identity_id, similarity in ranked]
+        return best_matches(best, k)
 
     def resolve(
         self,

@@ -19,7 +19,14 @@ import time
 from collections.abc import Collection
 
 from tracker_service.config import GalleryConfig
-from tracker_service.reid.gallery import IdentityRecord, Match, Resolution, admits_exemplar, unit
+from tracker_service.reid.gallery import (
+    IdentityRecord,
+    Match,
+    Resolution,
+    admits_exemplar,
+    best_matches,
+    unit,
+)
 from tracker_service.reid.gallery_pg import PostgresGalleryStore
 from tracker_service.reid.gallery_store import GalleryError, Sighting, StoredIdentity
 from tracker_service.reid.identity_gallery import GalleryUnavailableError
@@ -66,8 +73,7 @@ class SharedGallery:
 
     def search(self, vector: FloatArray, k: int = 5, exclude: Collection[int] = ()) -> list[Match]:
         best = self._store.search(unit(vector), exclude)
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
-        return [Match(identity_id, similarity) for identity_id, similarity in ranked]
+        return best_matches(best, k)
 
     def resolve(
         self,
