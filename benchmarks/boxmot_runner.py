@@ -108,6 +108,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         reid.take()
         track_ids: set[int] = set()
         fed = embedded = 0
+        mot_rows: list[str] = []  # the first run's tracks (MOTChallenge), when asked for
         settings: dict[str, Any] = {}
         for run_index in range(int(spec["runs"])):
             tracker, settings = build_tracker(name, reid)
@@ -123,10 +124,18 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 embedder.append(seconds)
                 memory.sample()
                 if run_index == 0:
+                    for row in np.asarray(tracks).reshape(-1, 8):
+                        x1, y1, x2, y2, track_id, conf = (float(v) for v in row[:6])
+                        mot_rows.append(
+                            f"{index + 1},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},"
+                            f"{y2 - y1:.2f},{conf:.4f},-1,-1,-1"
+                        )
                     fed += len(dets)
                     embedded += crops
                     track_ids.update(int(i) for i in np.asarray(tracks)[:, 4])
             runs.append({"latency_s": latency, "embedder_s": embedder})
+        if spec.get("mot_out"):
+            Path(spec["mot_out"]).write_text("\n".join(mot_rows) + "\n", encoding="utf-8")
     return {
         "pipeline": f"boxmot-{name}",
         "frames": limit,

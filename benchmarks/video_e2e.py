@@ -197,7 +197,7 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
         memory.sample()
     pipeline.close()
     stats = pipeline.stats
-    identities = len(pipeline.identities.identities_seen)
+    identities = len(pipeline.identities.distinct_identities())
     gallery.close()
     return {
         "pipeline": OURS_MOTION if gate else OURS,

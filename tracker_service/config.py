@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from tracker_service.config_base import StrictModel
 from tracker_service.config_cluster import EventsConfig, JobsConfig, check_postgres_url
 from tracker_service.config_security import ServiceSecurityConfig, StreamPolicyConfig
+from tracker_service.config_tracker import TrackerConfig as TrackerConfig
 from tracker_service.detection.motion import MotionConfig
 from tracker_service.events.settings import HistoryConfig, ZonesConfig
 
@@ -75,44 +76,6 @@ class EmbedderConfig(StrictModel):
     )
 
 
-class TrackerConfig(StrictModel):
-    """Kalman + Hungarian tracker with two-stage (ByteTrack-style) association."""
-
-    high_score: float = Field(0.5, ge=0.0, le=1.0, description="first-stage detections")
-    low_score: float = Field(0.1, ge=0.0, le=1.0, description="second-stage detections")
-    new_track_score: float = Field(0.6, ge=0.0, le=1.0, description="score to start a track")
-    iou_buffer: float = Field(
-        0.2,
-        ge=0.0,
-        le=2.0,
-        description="boxes grow by this share of their size on each side before IoU (C-BIoU)",
-    )
-    first_stage_min_iou: float = Field(0.2, ge=0.0, le=1.0)
-    second_stage_min_iou: float = Field(0.5, ge=0.0, le=1.0)
-    tentative_min_iou: float = Field(0.3, ge=0.0, le=1.0)
-    confirm_hits: int = Field(3, ge=1, description="consecutive hits before a track is confirmed")
-    lost_buffer_s: float = Field(2.0, ge=0.0, description="how long a lost track can be re-found")
-    gating_chi2: float = Field(
-        9.4877, gt=0.0, description="Mahalanobis gate on (x, y, w, h): chi2 0.95 with 4 dof"
-    )
-    appearance_max_distance: float = Field(
-        0.2, ge=0.0, le=2.0, description="cosine distance up to which looks favour a pair"
-    )
-    appearance_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="share of appearance in the fused cost when available"
-    )
-    lost_reid_min_similarity: float = Field(
-        0.8, ge=-1.0, le=1.0, description="cosine similarity to re-find a lost track by looks"
-    )
-    max_tracks: int = Field(1024, ge=1, description="hard bound on live tracks")
-
-    @model_validator(mode="after")
-    def _score_order(self) -> TrackerConfig:
-        if self.low_score > self.high_score:
-            raise ValueError("low_score must not exceed high_score")
-        return self
-
-
 class GateConfig(StrictModel):
     """When the re-ID gate asks the embedder for a detection's appearance."""
 
@@ -137,7 +100,7 @@ class GateConfig(StrictModel):
         0.25, ge=0.0, description="spacing between a new track's identity samples"
     )
     identify_timeout_s: float = Field(
-        2.0, ge=0.0, description="resolve with fewer samples once a track is this old"
+        0.0, ge=0.0, description="give a provisional identity once a track is this old"
     )
     border_px: int = Field(
         4, ge=0, description="boxes this close to the frame edge are cut-off views"

@@ -63,6 +63,10 @@ class RunSummary:
     tracks: int
     identities: int
     identities_created: int
+    # The self-check: tracks whose own looks split into two people (no ground truth needed),
+    # and tracks the identity guard split when their looks changed person.
+    doubtful_tracks: int
+    guard_splits: int
     latency_ms: dict[str, float]
     detector_ms: dict[str, float]
     embedder_ms: dict[str, float]
@@ -97,8 +101,10 @@ def _summarise(
         cache_misses=cache.misses,
         gate_reasons=dict(stats.reasons),
         tracks=stats.tracks_confirmed,
-        identities=len(pipeline.identities.identities_seen),
+        identities=len(pipeline.identities.distinct_identities()),
         identities_created=len(pipeline.gallery) - identities_before,
+        doubtful_tracks=pipeline.self_check.doubtful_count(),
+        guard_splits=pipeline.guard_splits,
         latency_ms={
             "median": _percentile_ms(times.total, 50),
             "p95": _percentile_ms(times.total, 95),

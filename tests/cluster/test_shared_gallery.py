@@ -13,6 +13,8 @@ import psycopg
 import pytest
 
 from tests.cluster.servers import PostgresServer, free_port
+from tests.pipeline.test_identities import DIM as DIM_BOOK
+from tests.pipeline.test_identities import Stream, snapshot
 from tracker_service.config import GalleryConfig
 from tracker_service.postgres import DatabaseUnavailableError
 from tracker_service.reid.gallery_shared import SharedGallery
@@ -163,4 +165,37 @@ def test_the_database_away_mid_run_then_back(postgres: PostgresServer) -> None:
     assert gallery.offline_reason is None
     assert [(s.first_seen, s.last_seen) for s in gallery.sightings(alice)] == [(1.0, 4.0)]
     assert gallery.resolve(PEOPLE[1]).created
+    gallery.close()
+
+
+def test_tracking_goes_on_while_the_database_is_away(postgres: PostgresServer) -> None:
+    """The identity book on the shared gallery: a failed gallery call leaves the track as it
+    was (a new track unresolved), says why, and is tried again once the database is back."""
+    gallery = SharedGallery(GalleryConfig(), DIM_BOOK, postgres.fresh_database(), EMBEDDER)
+    stream = Stream(gallery=gallery)
+    stream.embed(1, person=0)
+    stream.frame(snapshot(1))
+    alice = stream.book.identity_of(1)
+    assert alice is not None and stream.book.gallery_error is None
+    postgres.stop()
+    try:
+        stream.embed(1, person=0)  # a fresh view to learn from: the call fails, no matter
+        stream.embed(2, person=1)
+        stream.frame(snapshot(1), snapshot(2))
+        assert stream.book.identity_of(1) == alice  # kept, though canonical() failed
+        assert stream.book.identity_of(2) is None  # unresolved: nothing to resolve against
+        assert "unreachable" in (stream.book.gallery_error or "")
+        assert stream.end(1) == [alice]  # its sighting waits in memory
+    finally:
+        postgres.start()
+    deadline = time.monotonic() + 30
+    while stream.book.identity_of(2) is None:  # resolved once the retry pause is over
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+        stream.frame(snapshot(2))
+    bob = stream.book.identity_of(2)
+    assert bob not in (None, alice) and stream.book.gallery_error is None
+    stream.book.close()
+    assert [(s.source, s.track_id) for s in gallery.sightings(alice)] == [("cam", 1)]
+    assert [(s.source, s.track_id) for s in gallery.sightings(bob)] == [("cam", 2)]
     gallery.close()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tracker_service.config import CacheConfig, GateConfig
+from tracker_service.identity.evidence import ViewBook
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.gate import EmbedReason, GateDecision, ReidGate
 from tracker_service.types import Detections, TrackSnapshot, TrackState
@@ -39,9 +40,15 @@ def dets(*boxes: Sequence[float], scores: Sequence[float] | None = None) -> Dete
     return Detections(np.array(boxes, np.float32).reshape(-1, 4), np.array(confidence, np.float32))
 
 
-def settle(cache: EmbeddingCache, track_id: int, samples: int = 3, frame: int = 0) -> None:
+VIEWS = ViewBook()
+
+
+def settle(cache: EmbeddingCache, track_id: int, samples: int = 3, frame: int = 95) -> None:
+    """`samples` good views of the track, the last at `frame` (before the decisions at 100)."""
+    VIEWS.pop(track_id)
     for i in range(samples):
         cache.update(track_id, VECTOR, frame - (samples - 1 - i))
+        VIEWS.add(track_id, frame - (samples - 1 - i), VECTOR, 0.9)
 
 
 @pytest.fixture
@@ -51,7 +58,9 @@ def cache() -> EmbeddingCache:
 
 @pytest.fixture
 def gate(cache: EmbeddingCache) -> ReidGate:
-    return ReidGate(GateConfig(), cache, FPS)
+    for track_id in range(100):
+        VIEWS.pop(track_id)
+    return ReidGate(GateConfig(), cache, FPS, VIEWS)
 
 
 def decide(
@@ -169,7 +178,8 @@ def test_a_track_without_a_cache_entry_is_unembedded(gate: ReidGate, cache: Embe
 def test_identify_samples_are_spaced_and_taken_fully_inside(
     gate: ReidGate, cache: EmbeddingCache
 ) -> None:
-    cache.update(1, VECTOR, frame_index=100)  # one sample so far (3 wanted)
+    cache.update(1, VECTOR, frame_index=100)  # one good view so far (3 wanted)
+    VIEWS.add(1, 100, VECTOR, 0.9)
     # Not before the interval (5 frames at 20 fps).
     assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=104) == {}
     assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=105) == {0: EmbedReason.IDENTIFY}
@@ -197,13 +207,28 @@ def test_identify_stops_once_the_track_has_its_samples(
 ) -> None:
     for frame in (100, 105, 110):
         cache.update(1, VECTOR, frame)
-    assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=200) == {}
+        VIEWS.add(1, frame, VECTOR, 0.9)
+    assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=115) == {}
+
+
+def test_a_settled_track_is_verified_about_once_a_second(
+    gate: ReidGate, cache: EmbeddingCache
+) -> None:
+    settle(cache, 1, frame=95)
+    assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=114) == {}
+    assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=115) == {0: EmbedReason.VERIFY}
+    # Only good views: not while another person overlaps the box.
+    other = (130.0, 100.0, 190.0, 260.0)
+    crowd = dets(PERSON, other)
+    good = np.array([False, False])
+    decision = gate.select(crowd, [track(1, PERSON)], 115, FRAME_SIZE, good)
+    assert EmbedReason.VERIFY not in decision.reasons
 
 
 def test_refresh_re_embeds_old_entries(cache: EmbeddingCache) -> None:
-    gate = ReidGate(GateConfig(refresh_s=2.0), cache, FPS)  # 40 frames
+    gate = ReidGate(GateConfig(refresh_s=2.0), cache, FPS, VIEWS)  # 40 frames
     settle(cache, 1, frame=100)
-    assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=139) == {}
+    assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=110) == {}
     assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=140) == {0: EmbedReason.REFRESH}
 
 

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from tracker_service.config import CacheConfig, GalleryConfig
+from tracker_service.identity.evidence import ViewBook
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.identities import IdentityBook, IdentityChanges
 from tracker_service.reid.gallery import Gallery
+from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.types import TrackSnapshot, TrackState
 
 DIM = 8
@@ -16,33 +18,70 @@ FRAME = np.zeros((240, 320, 3), np.uint8)
 LOOKS = np.eye(DIM, dtype=np.float32)
 
 
-def snapshot(track_id: int, age: int = 10) -> TrackSnapshot:
+def snapshot(
+    track_id: int, age: int = 10, x: float | None = None, refound: bool = False
+) -> TrackSnapshot:
+    left = 10.0 * track_id if x is None else x
     return TrackSnapshot(
         track_id=track_id,
         state=TrackState.CONFIRMED,
-        xyxy=(10.0 * track_id, 20.0, 10.0 * track_id + 40.0, 140.0),
+        xyxy=(left, 20.0, left + 40.0, 140.0),
         score=0.9,
         detection_index=0,
         hits=age,
         age=age,
         frames_since_update=0,
+        refound=refound,
     )
 
 
 class Stream:
     """An identity book with its cache and an in-memory gallery."""
 
-    def __init__(self, samples_needed: int = 1, timeout_frames: int = 0) -> None:
-        self.gallery = Gallery(GalleryConfig(), DIM, None, "test")
+    def __init__(
+        self,
+        samples_needed: int = 1,
+        timeout_frames: int = 0,
+        confirm_samples: int = 1,
+        gallery: IdentityGallery | None = None,
+    ) -> None:
+        self.gallery = (
+            gallery if gallery is not None else Gallery(GalleryConfig(), DIM, None, "test")
+        )
         self.cache = EmbeddingCache(CacheConfig())
-        self.book = IdentityBook(self.gallery, self.cache, "cam", samples_needed, timeout_frames)
+        self.views = ViewBook()
+        self.book = IdentityBook(
+            self.gallery,
+            self.cache,
+            "cam",
+            samples_needed,
+            timeout_frames,
+            views=self.views,
+            confirm_samples=confirm_samples,
+            fps=10.0,
+        )
+        self.fresh: set[int] = set()
+        self.index = 0
 
-    def embed(self, track_id: int, person: int, samples: int = 1) -> None:
-        for frame in range(samples):
-            self.cache.update(track_id, LOOKS[person], frame)
+    def embed(
+        self, track_id: int, person: int, samples: int = 1, look: np.ndarray | None = None
+    ) -> None:
+        """`samples` good views of `person` (or of `look`) for the track, this frame."""
+        vector = LOOKS[person] if look is None else look
+        for _ in range(samples):
+            self.cache.update(track_id, vector, self.index)
+            self.views.add(track_id, self.index, vector, 0.9)
+        self.fresh.add(track_id)
+
+    def glimpse(self, track_id: int, person: int) -> None:
+        """A sample that is no good view (cut by the frame's edge, overlapped)."""
+        self.cache.update(track_id, LOOKS[person], self.index)
 
     def frame(self, *tracks: TrackSnapshot) -> IdentityChanges:
-        return self.book.update(tuple(tracks), {}, FRAME, media_s=0.0)
+        changes = self.book.update(tuple(tracks), self.fresh, FRAME, 0.0, self.index)
+        self.fresh = set()
+        self.index += 1
+        return changes
 
     def end(self, *track_ids: int) -> list[int]:
         changes = IdentityChanges()
@@ -71,8 +110,8 @@ def test_resolution_waits_for_samples_or_the_timeout() -> None:
     stream.embed(1, person=0)
     stream.frame(snapshot(1, age=11))
     assert stream.book.identity_of(1) is not None
-    # Someone who never comes fully into view is resolved once their track is old enough.
-    stream.embed(2, person=1)
+    # Someone never seen whole is given a (provisional) identity once their track is old enough.
+    stream.glimpse(2, person=1)
     stream.frame(snapshot(2, age=47))
     assert stream.book.identity_of(2) is None
     stream.frame(snapshot(2, age=48))
@@ -141,5 +180,68 @@ def test_fresh_samples_enrich_the_identity_only_when_they_agree(
     identity = stream.book.identity_of(1)
     assert identity is not None
     sample = similarity * LOOKS[0] + np.sqrt(1 - similarity**2) * LOOKS[1]
-    stream.book.update((snapshot(1),), {1: sample}, FRAME, media_s=1.0)
+    stream.embed(1, person=0, look=sample.astype(np.float32))
+    stream.frame(snapshot(1))
     assert stream.gallery.identity(identity).exemplars == (2 if added else 1)
+
+
+def _look(first: int, second: int, similarity: float) -> np.ndarray:
+    """A unit look at `similarity` to person `first`, the rest towards person `second`."""
+    return (similarity * LOOKS[first] + np.sqrt(1 - similarity**2) * LOOKS[second]).astype(
+        np.float32
+    )
+
+
+def test_a_provisional_identity_is_merged_into_the_person_it_turns_out_to_be() -> None:
+    stream = Stream(samples_needed=1, timeout_frames=0, confirm_samples=3)
+    stream.embed(1, person=0, samples=3)
+    stream.frame(snapshot(1))
+    known = stream.book.identity_of(1)
+    stream.end(1)
+    # Walking in at the edge: no good view yet, a provisional identity of their own at once.
+    stream.glimpse(2, person=1)
+    stream.frame(snapshot(2, x=200.0))
+    provisional = stream.book.identity_of(2)
+    assert provisional is not None and provisional != known
+    # Good views follow: it is person 0 again (far from where they left: no continuation).
+    stream.embed(2, person=0, samples=3)
+    stream.frame(snapshot(2, x=200.0))
+    assert stream.book.identity_of(2) == known
+    assert stream.gallery.canonical(provisional) == known
+
+
+def test_a_track_lost_nearby_moments_ago_is_continued_on_weaker_likeness() -> None:
+    stream = Stream()
+    stream.embed(1, person=0)
+    stream.frame(snapshot(1, x=100.0))
+    stream.end(1)
+    # Found again by a new track where they were, looking like them at 0.70 only.
+    stream.embed(2, person=0, look=_look(0, 1, 0.70))
+    stream.frame(snapshot(2, x=110.0))
+    assert stream.book.identity_of(2) == stream.gallery.canonical(1)
+    # The same likeness far away is no continuation, and under the match cut: someone new.
+    stream.embed(3, person=0, look=_look(0, 2, 0.70))
+    stream.frame(snapshot(3, x=400.0))
+    assert stream.book.identity_of(3) not in {None, stream.book.identity_of(2)}
+
+
+def test_two_known_people_alike_to_the_track_give_a_new_identity() -> None:
+    stream = Stream()
+    stream.embed(1, person=0)
+    stream.embed(2, person=1)
+    stream.frame(snapshot(1, x=0.0), snapshot(2, x=60.0))
+    stream.end(1, 2)
+    between = ((LOOKS[0] + LOOKS[1]) / np.sqrt(2)).astype(np.float32)  # 0.71 to both
+    stream.embed(3, person=0, look=between)
+    stream.frame(snapshot(3, x=300.0))
+    assert stream.book.identity_of(3) not in {None, 1, 2}
+
+
+def test_the_guard_asks_to_split_a_track_whose_looks_changed_person() -> None:
+    stream = Stream()
+    stream.embed(1, person=0, samples=4)
+    stream.frame(snapshot(1))
+    assert stream.frame(snapshot(1)).split == {}
+    stream.embed(1, person=1, samples=3)
+    changes = stream.frame(snapshot(1))
+    assert changes.split == {1: 4}  # from its fifth view on, someone else

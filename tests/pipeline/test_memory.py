@@ -151,7 +151,8 @@ def check_per_track_state(pipeline: StreamPipeline, gallery: Gallery, index: int
     live_ids = set(pipeline.tracker._tracks)
     kept = {
         "cache": set(pipeline.cache),
-        "identity book": set(pipeline.identities._by_track),
+        "identity book": set(pipeline.identities._held),
+        "good views": set(pipeline.views._tracks),
         "confirmed set": set(pipeline._confirmed_live),
         "open sightings": {key[2] for key in gallery._open_sightings},
     }
@@ -203,7 +204,7 @@ def long_run() -> LongRun:
             for name, size in (
                 ("tracks", len(live)),
                 ("cache", len(pipeline.cache)),
-                ("identity book", len(pipeline.identities._by_track)),
+                ("identity book", len(pipeline.identities._held)),
                 ("sightings", len(gallery._open_sightings)),
                 ("timings", len(pipeline.stats.times.total)),
             ):
@@ -275,5 +276,5 @@ def test_the_gallery_holds_the_recurring_people(long_run: LongRun) -> None:
 def test_closing_the_stream_ends_every_sighting(long_run: LongRun) -> None:
     left = long_run.pipeline.close()
     assert len(left) == len(set(left))
-    assert not long_run.pipeline.identities._by_track
+    assert not long_run.pipeline.identities._held
     assert not long_run.gallery._open_sightings

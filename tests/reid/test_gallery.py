@@ -138,6 +138,31 @@ def test_search_ranks_identities_by_their_best_exemplar(gallery: IdentityGallery
     assert len(gallery.search(query, k=1)) == 1
 
 
+def test_create_makes_an_identity_without_matching(gallery: IdentityGallery) -> None:
+    a = gallery.resolve(look(0)).identity_id
+    # The caller decided this is someone new, however like A they look (a look-alike).
+    b = gallery.create(np.float32(2.0) * look(0), thumbnail=b"jpeg", now=100.0)
+    assert b != a and len(gallery) == 2 and gallery.exemplar_count == 2
+    assert {m.identity_id for m in gallery.search(look(0), k=5)} == {a, b}
+    record = gallery.identity(b)
+    assert (record.created_at, record.first_seen, record.has_thumbnail) == (100.0, 100.0, True)
+    assert gallery.thumbnail(b) == b"jpeg"
+    np.testing.assert_allclose(gallery.exemplars(b), look(0)[None, :], atol=1e-6)
+    with pytest.raises(GalleryError, match="finite, non-zero"):
+        gallery.create(np.zeros(DIM, np.float32))
+    assert len(gallery) == 2
+
+
+def test_create_keeps_to_the_identity_bound(open_gallery: Opener) -> None:
+    gallery = open_gallery(max_identities=2)
+    a = gallery.create(look(0), now=1.0)
+    b = gallery.create(look(1), now=2.0)
+    c = gallery.create(look(2), now=3.0)
+    assert len(gallery) == 2
+    assert gallery.canonical(a) is None  # unlabelled and seen longest ago
+    assert {gallery.canonical(i) for i in (b, c)} == {b, c}
+
+
 # --- exemplars -------------------------------------------------------------------------------
 
 
@@ -178,6 +203,34 @@ def test_add_exemplar_can_refuse_a_stranger(gallery: IdentityGallery) -> None:
     # Without the condition any new view is taken.
     assert gallery.add_exemplar(identity, near(0, 0.5))
     assert gallery.identity(identity).exemplars == 3
+
+
+def test_exemplars_are_the_identity_s_views_oldest_first(open_gallery: Opener) -> None:
+    gallery = open_gallery(max_exemplars=3)
+    identity = gallery.resolve(np.float32(3.0) * look(0)).identity_id
+    other = gallery.resolve(look(5)).identity_id
+    for i in (1, 2, 3):
+        assert gallery.add_exemplar(identity, near(0, 0.5, towards=i))
+    views = gallery.exemplars(identity)
+    assert views.shape == (3, DIM) and views.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(views, axis=1), 1.0, atol=1e-6)
+    # The first view (unit length), then the newest others: the bound dropped the oldest.
+    expected = np.stack([look(0), near(0, 0.5, towards=2), near(0, 0.5, towards=3)])
+    np.testing.assert_allclose(views, expected, atol=1e-6)
+    np.testing.assert_allclose(gallery.exemplars(other), look(5)[None, :], atol=1e-6)
+    assert gallery.exemplars(12345).shape == (0, DIM)  # unknown
+    gallery.delete(other)
+    assert gallery.exemplars(other).shape == (0, DIM)
+
+
+def test_merge_moves_the_exemplars_themselves(gallery: IdentityGallery) -> None:
+    a = gallery.resolve(look(0)).identity_id
+    b = gallery.resolve(look(1)).identity_id
+    gallery.merge(a, b)
+    views = gallery.exemplars(a)
+    assert views.shape == (2, DIM)
+    assert sorted(np.argmax(views, axis=1).tolist()) == [0, 1]
+    assert gallery.exemplars(b).shape == (0, DIM)
 
 
 # --- identity management ---------------------------------------------------------------------
@@ -304,6 +357,8 @@ def test_save_and_load_round_trip(open_gallery: Opener) -> None:
     assert gallery.exemplar_count == 4  # alice: looks 0, 3 and carol's 2; bob: look 1
     assert gallery.label(alice) == "Alice" and gallery.label(bob) is None
     assert gallery.identity(alice).exemplars == 3
+    # The vectors themselves, oldest first: looks 0 and 3, then carol's look 2 (the merge).
+    assert np.argmax(gallery.exemplars(alice), axis=1).tolist() == [0, 3, 2]
     assert gallery.identity(alice).has_thumbnail and gallery.thumbnail(alice) == b"jpeg-a"
     assert gallery.canonical(carol) == alice  # the alias survived
     assert gallery.sightings(bob) == [Sighting("door", 4, 110.0, 110.0, 2.0, 2.0)]

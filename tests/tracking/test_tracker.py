@@ -43,7 +43,8 @@ def tracker() -> Tracker:
 def test_defaults_assumed_below() -> None:
     cfg = TrackerConfig()
     assert (cfg.high_score, cfg.low_score, cfg.new_track_score) == (0.5, 0.1, 0.6)
-    assert cfg.confirm_hits == 3
+    assert cfg.hits_to_confirm() == 3  # detections from a file
+    assert cfg.for_own_detector().hits_to_confirm() == 2  # the service's detector
     assert Tracker(cfg, FPS).max_lost_frames == 20  # 2.0 s at 10 fps
 
 

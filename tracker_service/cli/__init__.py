@@ -25,6 +25,7 @@ QUIET_LOGGERS = ("faiss.loader", "faiss")
 COMMAND_MODULES = (
     "tracker_service.cli.track",
     "tracker_service.cli.eval",
+    "tracker_service.cli.eval_video",
     "tracker_service.cli.models",
     "tracker_service.cli.reid",
     "tracker_service.cli.serve",

@@ -184,7 +184,8 @@ def run_track(args: argparse.Namespace) -> int:
     print(
         f"{summary.frames} frames at {summary.fps:.1f} fps | {summary.detections} detections, "
         f"{summary.embedder_calls} embedded ({summary.embedder_share:.1%}) | "
-        f"{summary.tracks} tracks, {summary.identities} identities\n"
+        f"{summary.tracks} tracks, {summary.identities} identities | self-check: "
+        f"{summary.doubtful_tracks} doubtful tracks, {summary.guard_splits} split by the guard\n"
         f"outputs in {out_dir}: " + ", ".join(sorted(summary.outputs.values()))
     )
     return 0

@@ -15,8 +15,12 @@ The embedder runs for a detection only when appearance can change a decision:
 * IDENTIFY: that track's identity is not settled yet: it has fewer than
   `identify_samples` samples (a single crop, often taken as the person steps in through the
   frame edge, is a poor basis for recognising them), the last one is at least
-  `identify_interval_s` old, and the box is fully inside the frame (not within `border_px`
-  of an edge), so that the extra samples are good views.
+  `identify_interval_s` old, and the box is a good view (fully inside the frame, not within
+  `border_px` of an edge, and not overlapped by another detection).
+* VERIFY: the detection is a good view (`identity.evidence`: fully inside the frame, not
+  overlapped) of a confirmed track whose last good view is at least `verify_interval_s`
+  old: a sparse sample over the track's life, what the identity guard and the self-check
+  compare over time to see a box that slid onto another person.
 * REFRESH: that track's embedding is older than `refresh_s` (off by default).
 
 Anything else reuses the track's cached embedding (a cache hit). Boxes below `min_score` or
@@ -33,9 +37,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tracker_service.config import GateConfig, fps_to_frames
+from tracker_service.identity.evidence import ViewBook
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.tracking.association import assignment_margins, iou_matrix
 from tracker_service.types import Detections, IntArray, TrackSnapshot, TrackState
+
+# How often a settled track's looks are sampled again (good views only): often enough that a
+# box that slid onto another person is seen within two or three seconds, rarely enough to
+# cost little (one crop a second per person in view).
+VERIFY_INTERVAL_S = 1.0
 
 
 class EmbedReason(StrEnum):
@@ -44,6 +54,7 @@ class EmbedReason(StrEnum):
     CROWDED = "crowded"
     UNEMBEDDED = "unembedded"
     IDENTIFY = "identify"
+    VERIFY = "verify"
     REFRESH = "refresh"
 
 
@@ -61,9 +72,20 @@ class GateDecision:
 class ReidGate:
     """Decides per frame which detections are embedded; counts cache hits and misses."""
 
-    def __init__(self, config: GateConfig, cache: EmbeddingCache, fps: float) -> None:
+    def __init__(
+        self,
+        config: GateConfig,
+        cache: EmbeddingCache,
+        fps: float,
+        views: ViewBook | None = None,
+        identify_views: int | None = None,
+    ) -> None:
         self.config = config
         self.cache = cache
+        # Good views per track; a track wants `identify_views` of them (decide and confirm).
+        self.views = views if views is not None else ViewBook()
+        self.identify_views = identify_views or config.identify_samples
+        self.verify_frames = fps_to_frames(VERIFY_INTERVAL_S, fps)
         self.refresh_frames = fps_to_frames(config.refresh_s, fps) if config.refresh_s else 0
         self.identify_interval_frames = (
             fps_to_frames(config.identify_interval_s, fps) if config.identify_interval_s else 0
@@ -75,10 +97,12 @@ class ReidGate:
         predicted: Sequence[TrackSnapshot],
         frame_index: int,
         frame_size: tuple[int, int] | None = None,
+        good: NDArray[np.bool_] | None = None,
     ) -> GateDecision:
-        """`frame_size` is (width, height); without it no box counts as cut off."""
+        """`frame_size` is (width, height); without it no box counts as cut off. `good` marks
+        the good views (default: fully inside the frame)."""
         cfg = self.config
-        inside = _fully_inside(detections, frame_size, cfg.border_px)
+        inside = _fully_inside(detections, frame_size, cfg.border_px) if good is None else good
         active = [t for t in predicted if t.state in (TrackState.TENTATIVE, TrackState.CONFIRMED)]
         track_boxes = np.array([t.xyxy for t in active], dtype=np.float32).reshape(-1, 4)
         track_iou = iou_matrix(track_boxes, detections.xyxy)
@@ -129,14 +153,15 @@ class ReidGate:
         entry = self.cache.entry(best_track.track_id)
         if entry is None:
             return EmbedReason.UNEMBEDDED
-        if (
-            entry.samples < cfg.identify_samples
-            and fully_inside
-            and frame_index - entry.last_sample_frame >= self.identify_interval_frames
-        ):
-            return EmbedReason.IDENTIFY
         if self.refresh_frames and frame_index - entry.last_sample_frame >= self.refresh_frames:
             return EmbedReason.REFRESH
+        last_view = self.views.last_frame(best_track.track_id)
+        since_view = frame_index - (last_view if last_view is not None else -(10**9))
+        if fully_inside and since_view >= self.identify_interval_frames:
+            if self.views.count(best_track.track_id) < self.identify_views:
+                return EmbedReason.IDENTIFY
+            if best_track.state is TrackState.CONFIRMED and since_view >= self.verify_frames:
+                return EmbedReason.VERIFY
         return None
 
 

@@ -1,10 +1,27 @@
 """Per-stream bookkeeping between tracks and the shared gallery's global identities.
 
-A confirmed track is resolved to an identity once it has a cached embedding: the gallery
-either recognises the person (someone seen before, on any stream) or creates a new identity.
-Identities held by other tracks in view on the same stream are excluded, since one person
-cannot be two boxes at once. Later samples of the track enrich the identity's exemplars when
-they agree with it. When a track ends its identity "leaves" and its sighting is written.
+A confirmed track is given an identity from its good views (`identity.evidence`: fully in
+the frame, not overlapped) once it has `samples_needed` of them, or, for someone never seen
+whole, from whatever it has once it is `timeout_frames` old. `identity.decision` picks a
+known identity (a continuation of a track just lost nearby, or a clear match with a margin
+over the second best) or a new one. Identities held by other tracks in view on the same
+stream are excluded, since one person cannot be two boxes at once.
+
+That first decision is **provisional**: when the track has `confirm_samples` good views it
+is decided again from all of them, and changed if the fuller evidence says so (an identity
+created for the track is merged into a known one it turns out to be; a match that no longer
+holds becomes a new identity). Only then do the track's good views become exemplars of the
+identity, so that a wrong early guess never teaches an identity a stranger's looks.
+
+A **guard** watches every track with an identity: when its good views split into two clearly
+separated groups in time, the latest of them recent (`identity.consistency`), the box has
+slid onto another person; the book asks the pipeline to split the track, and the new track
+is identified afresh. When a track ends its identity "leaves" and its sighting is written.
+
+While the gallery's database cannot be reached (`GalleryUnavailableError`, a shared gallery),
+tracking goes on: every gallery call that can reach the database goes through `_gallery_call`,
+a failed one leaves the track as it was (unresolved, or provisional) and is tried again on a
+later frame, and `gallery_error` says why until a call succeeds.
 """
 
 from __future__ import annotations
@@ -14,31 +31,57 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import cv2
-import numpy as np
-
-from tracker_service.crops import crop_boxes
+from tracker_service.identity.consistency import MIN_SIDE, best_change_point
+from tracker_service.identity.decision import (
+    Candidate,
+    Decision,
+    StrangerScale,
+    decide,
+    set_similarity,
+    within_reach,
+)
+from tracker_service.identity.evidence import ViewBook
 from tracker_service.pipeline.cache import EmbeddingCache
+from tracker_service.pipeline.thumbnails import encode_thumbnail
 from tracker_service.reid.identity_gallery import GalleryUnavailableError, IdentityGallery
 from tracker_service.types import FloatArray, Frame, TrackSnapshot
-
-THUMBNAIL_HEIGHT = 128
-THUMBNAIL_QUALITY = 85
-
-
-def encode_thumbnail(frame: Frame, xyxy: tuple[float, float, float, float]) -> bytes | None:
-    """A JPEG of the box's crop (clipped to the frame), scaled to a fixed height."""
-    (crop,) = crop_boxes(frame, np.array([xyxy], dtype=np.float32))
-    scale = THUMBNAIL_HEIGHT / crop.shape[0]
-    resized = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), THUMBNAIL_HEIGHT))
-    ok, encoded = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
-    return encoded.tobytes() if ok else None
 
 
 @dataclass(slots=True)
 class IdentityChanges:
     appeared: list[int] = field(default_factory=list)
     left: list[int] = field(default_factory=list)
+    # Tracks whose looks changed person, with the index of their first view of the new one.
+    split: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Held:
+    identity: int
+    provisional: bool
+    created: bool  # the identity was made for this track: its exemplars are the track's
+
+
+@dataclass(slots=True)
+class _LastSeen:
+    xyxy: tuple[float, float, float, float]
+    frame_index: int
+    at_edge: bool  # last seen at the frame's edge: they walked out, no occlusion to bridge
+
+
+def _at_edge(xyxy: tuple[float, float, float, float], frame: Frame) -> bool:
+    height, width = frame.shape[:2]
+    x1, y1, x2, y2 = xyxy
+    border = max(EDGE_PX, EDGE_WIDTHS * (x2 - x1))
+    return x1 <= border or y1 <= border or x2 >= width - border or y2 >= height - border
+
+
+# A box this close to the frame's edge (pixels, or a share of its width) is a person walking
+# in or out.
+EDGE_PX = 4
+EDGE_WIDTHS = 0.25
+# Candidates looked at per decision (best identities by their best exemplar).
+SEARCH_CANDIDATES = 8
 
 
 class IdentityBook:
@@ -51,16 +94,26 @@ class IdentityBook:
         source: str,
         samples_needed: int = 1,
         timeout_frames: int = 0,
+        *,
+        views: ViewBook | None = None,
+        confirm_samples: int | None = None,
+        fps: float = 25.0,
     ) -> None:
         self.gallery = gallery
         self.cache = cache
         self.source = source
-        # A track is resolved once its cached embedding averages `samples_needed` samples,
-        # or, for someone who never comes fully into view, once it is `timeout_frames` old.
         self.samples_needed = samples_needed
         self.timeout_frames = timeout_frames
-        self._by_track: dict[int, int] = {}
+        self.views = views if views is not None else ViewBook()
+        self.confirm_samples = confirm_samples or 2 * samples_needed
+        self.fps = fps
+        self._held: dict[int, _Held] = {}
+        # Where each identity was last in view on this stream (continuations); pruned.
+        self._last_seen: dict[int, _LastSeen] = {}
+        self._frame_index = 0
         self.identities_seen: set[int] = set()
+        self.revisions = 0
+        self.strangers = StrangerScale()
         # Why the gallery's database cannot be reached, while it cannot: tracking goes on,
         # new tracks stay unresolved and are resolved once it is back.
         self.gallery_error: str | None = None
@@ -74,54 +127,81 @@ class IdentityBook:
         else:
             self.gallery_error = None
 
+    def distinct_identities(self) -> set[int]:
+        """The identities this stream has shown, as they stand now: a provisional identity
+        folded into a known one counts once, as the known one."""
+        current: set[int] = set()
+        for identity in self.identities_seen:
+            canonical: int | None = identity
+            with self._gallery_call():  # the database is away: counted as it was shown
+                canonical = self.gallery.canonical(identity)
+            if canonical is not None:
+                current.add(canonical)
+        return current
+
     def identity_of(self, track_id: int) -> int | None:
-        return self._by_track.get(track_id)
+        held = self._held.get(track_id)
+        return held.identity if held is not None else None
 
     def update(
         self,
         visible: tuple[TrackSnapshot, ...],
-        fresh_samples: dict[int, FloatArray],
+        fresh_views: set[int],
         frame: Frame,
         media_s: float,
+        frame_index: int = 0,
     ) -> IdentityChanges:
-        """Resolve tracks in view; `fresh_samples` are this frame's new embeddings by track."""
+        """Resolve, revise and check tracks in view; `fresh_views`: tracks with a new good
+        view this frame."""
         changes = IdentityChanges()
         now = time.time()
+        self._frame_index = frame_index
         self._follow_merges_and_deletes()
         for track in visible:
-            identity = self._by_track.get(track.track_id)
-            if identity is None:
-                identity = self._resolve(track, visible, frame, now)
-                if identity is None:
+            held = self._held.get(track.track_id)
+            if held is None:
+                held = self._resolve(track, visible, frame, now)
+                if held is None:
                     continue
-                if self._holders(identity) == 1:  # not already here through a lost track
-                    changes.appeared.append(identity)
-            elif track.track_id in fresh_samples:
-                with self._gallery_call():
-                    self.gallery.add_exemplar(
-                        identity,
-                        fresh_samples[track.track_id],
-                        min_similarity=self.gallery.config.match_threshold,
-                    )
-            self.gallery.record_sighting(identity, self.source, track.track_id, media_s, now)
+                if self._holders(held.identity) == 1:  # not already here through a lost track
+                    changes.appeared.append(held.identity)
+            elif track.track_id in fresh_views:
+                with self._gallery_call():  # left provisional when it fails: revised later
+                    self._revise_or_learn(track, held, visible)
+                change_at = self._changed_person(track.track_id)
+                if change_at is not None:
+                    changes.split[track.track_id] = change_at
+            self.gallery.record_sighting(held.identity, self.source, track.track_id, media_s, now)
+        self._settle_duplicates(visible)
+        for track in visible:
+            held = self._held.get(track.track_id)
+            if held is not None:
+                self._last_seen[held.identity] = _LastSeen(
+                    track.xyxy, frame_index, _at_edge(track.xyxy, frame)
+                )
+        horizon = frame_index - self._continuation_frames()
+        for identity in [i for i, seen in self._last_seen.items() if seen.frame_index < horizon]:
+            del self._last_seen[identity]
         return changes
 
     def end_tracks(self, track_ids: tuple[int, ...], changes: IdentityChanges) -> None:
         for track_id in track_ids:
-            identity = self._by_track.pop(track_id, None)
-            if identity is not None:
+            held = self._held.pop(track_id, None)
+            if held is not None:
                 with self._gallery_call():  # kept for the next flush when it fails
-                    self.gallery.end_sighting(identity, self.source, track_id)
-                if self._holders(identity) == 0:  # not still here through a newer track
-                    changes.left.append(identity)
+                    self.gallery.end_sighting(held.identity, self.source, track_id)
+                if self._holders(held.identity) == 0:  # not still here through a newer track
+                    changes.left.append(held.identity)
 
     def close(self) -> list[int]:
         """End every track (the stream stopped); returns the identities that left."""
         changes = IdentityChanges()
-        self.end_tracks(tuple(self._by_track), changes)
+        self.end_tracks(tuple(self._held), changes)
         with self._gallery_call():
             self.gallery.flush()
         return changes.left
+
+    # -- deciding ----------------------------------------------------------------------------
 
     def _resolve(
         self,
@@ -129,44 +209,181 @@ class IdentityBook:
         visible: tuple[TrackSnapshot, ...],
         frame: Frame,
         now: float,
-    ) -> int | None:
-        entry = self.cache.entry(track.track_id)
-        if entry is None:
-            return None  # not embedded yet: the gate asks for it (UNEMBEDDED)
-        if entry.samples < self.samples_needed and track.age < self.timeout_frames:
-            return None  # still gathering views: the gate asks for them (IDENTIFY)
+    ) -> _Held | None:
+        with self._gallery_call():  # the database is away: tried again on a later frame
+            self._decide_first(track, visible, frame, now)
+        return self._held.get(track.track_id)
+
+    def _decide_first(
+        self,
+        track: TrackSnapshot,
+        visible: tuple[TrackSnapshot, ...],
+        frame: Frame,
+        now: float,
+    ) -> None:
+        # The track is held from the moment its identity is known (found, or created): a
+        # failure while learning its exemplars after that does not make it unresolved.
+        views = self.views.get(track.track_id)
+        good = len(views) if views is not None else 0
+        in_view = self._in_view(track, visible)
+        if views is not None and good >= self.samples_needed:
+            query = views.mean()
+            decision = decide(self._candidates(query, track, in_view), self.strangers)
+        else:
+            entry = self.cache.entry(track.track_id)
+            if entry is None or track.age < self.timeout_frames:
+                return  # not embedded yet: the gate asks for it
+            # No good view yet (walking in at the edge, in a crowd): the box is shown under a
+            # provisional identity of its own at once, and is matched to someone known only
+            # from good views, when the decision is revised.
+            query = entry.vector
+            decision = Decision(None, 0.0, "new")
+        if decision.identity_id is None:
+            identity = self.gallery.create(query, encode_thumbnail(frame, track.xyxy), now)
+        else:
+            identity = decision.identity_id
+        held = _Held(identity, good < self.confirm_samples, decision.identity_id is None)
+        self._held[track.track_id] = held
+        self.identities_seen.add(identity)
+        if not held.provisional:
+            self._learn(track.track_id, held)
+            self._note_strangers(track.track_id, in_view)
+
+    def _revise_or_learn(
+        self, track: TrackSnapshot, held: _Held, visible: tuple[TrackSnapshot, ...]
+    ) -> None:
+        views = self.views.get(track.track_id)
+        if views is None:
+            return
+        if not held.provisional:
+            self.gallery.add_exemplar(
+                held.identity, views.vectors[-1], min_similarity=self.gallery.config.match_threshold
+            )
+            return
+        if len(views) < self.confirm_samples:
+            return
+        query = views.mean()
+        exclude = self._in_view(track, visible)
+        if held.created:
+            exclude.add(held.identity)  # its exemplars are this track's own views
+        decision = decide(self._candidates(query, track, exclude), self.strangers)
+        if held.created and decision.identity_id is not None:
+            # The "new" person is someone known: fold the identity made for them into theirs.
+            self.gallery.merge(decision.identity_id, held.identity)
+            held.identity, held.created = decision.identity_id, False
+            self.revisions += 1
+        elif not held.created and decision.identity_id != held.identity:
+            held.identity = (
+                decision.identity_id
+                if decision.identity_id is not None
+                else self.gallery.create(query)
+            )
+            held.created = decision.identity_id is None
+            self.revisions += 1
+        held.provisional = False
+        self.identities_seen.add(held.identity)
+        self._learn(track.track_id, held)
+        self._note_strangers(track.track_id, self._in_view(track, visible))
+
+    def _note_strangers(self, track_id: int, others: set[int]) -> None:
+        """The track's looks against the identities in view with it: known strangers."""
+        views = self.views.get(track_id)
+        if views is None or not len(views):
+            return
+        samples = views.matrix()
+        for identity in others:
+            exemplars = self.gallery.exemplars(identity)
+            if len(exemplars):
+                self.strangers.add(set_similarity(samples, exemplars))
+
+    def _learn(self, track_id: int, held: _Held) -> None:
+        """The track's good views become the identity's exemplars, once its decision is
+        confirmed. They are trusted as they are (no similarity cut against the exemplars
+        already kept): good views have no one else in them, the guard splits a track whose
+        looks changed person, and a person's own views spread widely as they turn and walk
+        (0.70 mean between one walker's views in people-detection.mp4), so a cut against the
+        first exemplar kept only that one, and the person was not recognised on returning."""
+        views = self.views.get(track_id)
+        if views is None:
+            return
+        for vector in views.vectors:
+            self.gallery.add_exemplar(held.identity, vector)
+
+    def _candidates(
+        self, query: FloatArray, track: TrackSnapshot, exclude: set[int]
+    ) -> list[Candidate]:
+        matches = self.gallery.search(query, k=SEARCH_CANDIDATES, exclude=exclude)
+        views = self.views.get(track.track_id)
+        samples = views.matrix() if views is not None and len(views) else query[None, :]
+        result = []
+        for match in matches:
+            seen = self._last_seen.get(match.identity_id)
+            near = (
+                seen is not None
+                and not seen.at_edge
+                and within_reach(
+                    seen.xyxy, track.xyxy, (self._frame_index - seen.frame_index) / self.fps
+                )
+            )
+            similarity = set_similarity(samples, self.gallery.exemplars(match.identity_id))
+            result.append(Candidate(match.identity_id, similarity, near))
+        return result
+
+    def _in_view(self, track: TrackSnapshot, visible: tuple[TrackSnapshot, ...]) -> set[int]:
         # Only the people in view now are excluded: the identity of a lost track may well be
         # this person's, back in view before their old track has been given up.
-        in_view = {
-            self._by_track[other.track_id]
+        return {
+            self._held[other.track_id].identity
             for other in visible
-            if other.track_id != track.track_id and other.track_id in self._by_track
+            if other.track_id != track.track_id and other.track_id in self._held
         }
-        resolution = None
-        with self._gallery_call():
-            resolution = self.gallery.resolve(
-                entry.vector,
-                exclude=in_view,
-                thumbnail=encode_thumbnail(frame, track.xyxy),
-                now=now,
-            )
-        if resolution is None:
-            return None  # the database is away: tried again on a later frame
-        self._by_track[track.track_id] = resolution.identity_id
-        self.identities_seen.add(resolution.identity_id)
-        return resolution.identity_id
+
+    def _changed_person(self, track_id: int) -> int | None:
+        """The index of the first view of a new person when the track's looks changed."""
+        views = self.views.get(track_id)
+        if views is None:
+            return None
+        point = best_change_point(views.matrix())
+        if point is None or not point.separated or point.index < len(views) - MIN_SIDE - 1:
+            return None  # consistent, or an old change the guard should have seen then
+        return point.index
+
+    def _settle_duplicates(self, visible: tuple[TrackSnapshot, ...]) -> None:
+        """Two boxes in view with one identity (a lost track found again while a new track
+        already holds its identity): the track with fewer good views gives it up and is
+        identified again, with the other excluded."""
+        holders: dict[int, list[int]] = {}
+        for track in visible:
+            held = self._held.get(track.track_id)
+            if held is not None:
+                holders.setdefault(held.identity, []).append(track.track_id)
+        refound = {track.track_id for track in visible if track.refound}
+        for identity, tracks in holders.items():
+            if len(tracks) < 2 or not refound.intersection(tracks):
+                continue  # one holder, or two joined on purpose (an operator's merge)
+            keep = max(tracks, key=self.views.count)
+            for track_id in tracks:
+                if track_id != keep:
+                    with self._gallery_call():
+                        self.gallery.end_sighting(identity, self.source, track_id)
+                    del self._held[track_id]
+
+    def _continuation_frames(self) -> int:
+        from tracker_service.identity.decision import CONTINUATION_S
+
+        return round(CONTINUATION_S * self.fps) + 1
 
     def _holders(self, identity: int) -> int:
-        return sum(1 for held in self._by_track.values() if held == identity)
+        return sum(1 for held in self._held.values() if held.identity == identity)
 
     def _follow_merges_and_deletes(self) -> None:
         # Identities can be merged or deleted through the API while tracks hold them.
-        for track_id, identity in list(self._by_track.items()):
-            current: int | None = identity
+        for track_id, held in list(self._held.items()):
+            current: int | None = held.identity
             with self._gallery_call():
-                current = self.gallery.canonical(identity)
+                current = self.gallery.canonical(held.identity)
             if current is None:
-                del self._by_track[track_id]
-            elif current != identity:
-                self._by_track[track_id] = current
+                del self._held[track_id]
+            elif current != held.identity:
+                held.identity = current
                 self.identities_seen.add(current)

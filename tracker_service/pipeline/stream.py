@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numpy.typing import NDArray
 
 from tracker_service.config import Config, fps_to_frames
 from tracker_service.crops import crop_boxes
 from tracker_service.detection import Detector
 from tracker_service.detection.motion import MotionGate, carried_detections
+from tracker_service.identity.evidence import ViewBook, good_views
+from tracker_service.identity.self_check import SelfCheck
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.gate import GateDecision, ReidGate
-from tracker_service.pipeline.identities import IdentityBook
+from tracker_service.pipeline.identities import IdentityBook, IdentityChanges
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.identity_gallery import GalleryUnavailableError, IdentityGallery
 from tracker_service.tracking import Tracker, TrackerOutput
 from tracker_service.types import (
     Detections,
-    FloatArray,
     Frame,
     FrameResult,
     TrackRecord,
@@ -92,16 +96,23 @@ class StreamPipeline:
         self.gallery = gallery
         self.config = config
         self.source = source
-        self.tracker = Tracker(config.tracker, fps)
+        self.tracker = Tracker(config.tracker.for_own_detector(), fps)
         self.cache = EmbeddingCache(config.cache)
-        self.gate = ReidGate(config.gate, self.cache, fps)
+        self.views = ViewBook(config.cache.max_tracks)
+        self.self_check = SelfCheck(self.views)
+        confirm = 2 * config.gate.identify_samples
+        self.gate = ReidGate(config.gate, self.cache, fps, self.views, confirm)
         self.identities = IdentityBook(
             gallery,
             self.cache,
             source,
             samples_needed=config.gate.identify_samples,
             timeout_frames=fps_to_frames(config.gate.identify_timeout_s, fps),
+            views=self.views,
+            confirm_samples=confirm,
+            fps=fps,
         )
+        self.guard_splits = 0
         self.stats = PipelineStats()
         # Live confirmed tracks only (bounded like the tracker); the count is cumulative.
         self._confirmed_live: set[int] = set()
@@ -122,16 +133,22 @@ class StreamPipeline:
             detections = carried_detections(predicted)
         detected = time.perf_counter()
         frame_size = (frame.shape[1], frame.shape[0])
-        decision = self.gate.select(detections, predicted, self._frame_index, frame_size)
+        gate = self.config.gate
+        good = good_views(
+            detections, frame_size, gate.border_px, gate.min_height_px, gate.min_score
+        )
+        decision = self.gate.select(detections, predicted, self._frame_index, frame_size, good)
         detections = self._embed(frame, detections, decision)
         embedded = time.perf_counter()
         output = self.tracker.update(detections, self.cache)
-        fresh = self._fold_samples(output, detections)
+        fresh = self._fold_samples(output, detections, good)
         for track_id in output.removed:
             self.cache.evict(track_id)
+            self.self_check.track_ended(self.views.pop(track_id))
         visible = output.confirmed_visible()
-        changes = self.identities.update(visible, fresh, frame, timestamp_s)
+        changes = self.identities.update(visible, fresh, frame, timestamp_s, self._frame_index)
         self.identities.end_tracks(output.removed, changes)
+        visible = self._split_tracks(changes, visible)
         if timestamp_s - self._last_flush_s >= SIGHTING_FLUSH_S:
             self._last_flush_s = timestamp_s
             try:
@@ -153,7 +170,10 @@ class StreamPipeline:
         return result
 
     def close(self) -> list[int]:
-        """End the stream: every identity in view leaves; sightings are written."""
+        """End the stream: every identity in view leaves; sightings are written; the tracks
+        still live are judged by the self-check."""
+        for views in self.views.pop_all():
+            self.self_check.track_ended(views)
         return self.identities.close()
 
     def _embed(self, frame: Frame, detections: Detections, decision: GateDecision) -> Detections:
@@ -164,16 +184,48 @@ class StreamPipeline:
         self.stats.embedder_batches += 1
         return detections.with_embeddings(decision.indices, vectors)
 
-    def _fold_samples(self, output: TrackerOutput, detections: Detections) -> dict[int, FloatArray]:
-        """Fold this frame's embeddings into the matched tracks' cache; return the raw samples."""
-        fresh: dict[int, FloatArray] = {}
-        for track in output.tracks:
-            if track.detection_index < 0:
+    def _split_tracks(
+        self, changes: IdentityChanges, visible: tuple[TrackSnapshot, ...]
+    ) -> tuple[TrackSnapshot, ...]:
+        """The guard's splits: a track whose looks changed person goes on under a new id,
+        keeping only its views of the new person; the old id ends with its identity."""
+        if not changes.split:
+            return visible
+        renamed: dict[int, int] = {}
+        for track_id, first_new_view in changes.split.items():
+            new_id = self.tracker.split(track_id)
+            if new_id is None:
                 continue
-            sample = detections.embedding(track.detection_index)
+            renamed[track_id] = new_id
+            self.guard_splits += 1
+            self.views.move(track_id, new_id, first_new_view)
+            self.cache.evict(track_id)
+            moved = self.views.get(new_id)
+            if moved is not None:
+                self.cache.update(new_id, moved.mean(), self._frame_index)
+        self.identities.end_tracks(tuple(renamed), changes)
+        return tuple(
+            replace(track, track_id=renamed[track.track_id]) if track.track_id in renamed else track
+            for track in visible
+        )
+
+    def _fold_samples(
+        self, output: TrackerOutput, detections: Detections, good: NDArray[np.bool_]
+    ) -> set[int]:
+        """Fold this frame's embeddings into the matched tracks' cache and keep the good views;
+        return the tracks with a new good view."""
+        fresh: set[int] = set()
+        for track in output.tracks:
+            row = track.detection_index
+            if row < 0:
+                continue
+            sample = detections.embedding(row)
             if sample is not None:
                 self.cache.update(track.track_id, sample, self._frame_index)
-                fresh[track.track_id] = sample
+                if good[row]:
+                    weight = float(detections.confidence[row])
+                    self.views.add(track.track_id, self._frame_index, sample, weight)
+                    fresh.add(track.track_id)
         return fresh
 
     def _records(

@@ -224,6 +224,21 @@ class Gallery:
                     self._delete_exemplar(identity_id, ids[1])
             return True
 
+    def exemplars(self, identity_id: int) -> FloatArray:
+        """The identity's exemplar vectors (K x dim; empty when it has none or is unknown)."""
+        with self._lock:
+            vectors = self._index.vectors(identity_id)
+            if not vectors:
+                return np.zeros((0, self.dim), np.float32)
+            return np.stack(vectors).astype(np.float32)
+
+    def create(
+        self, vector: FloatArray, thumbnail: bytes | None = None, now: float | None = None
+    ) -> int:
+        """A new identity with `vector` as its first exemplar (no matching: the caller decided)."""
+        with self._lock:
+            return self._create(unit(vector), thumbnail, time.time() if now is None else now)
+
     def _create(self, query: FloatArray, thumbnail: bytes | None, now: float) -> int:
         with self._store.transaction():
             identity_id = self._store.insert_identity(now, thumbnail)

@@ -175,6 +175,15 @@ class PostgresGalleryStore:
             ).fetchall()
         return [(int(exemplar_id), array(vector)) for exemplar_id, vector in rows]
 
+    def exemplars_of(self, identity_id: int) -> list[FloatArray]:
+        """One identity's exemplar vectors, oldest first (empty when it has none)."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT vector FROM gallery_exemplars WHERE identity_id = %s ORDER BY id",
+                (identity_id,),
+            ).fetchall()
+        return [array(vector) for (vector,) in rows]
+
     def aliases_from(self, identity_id: int, max_hops: int) -> list[int]:
         """The identities `identity_id` was merged into, in order (empty: never merged)."""
         with self._db() as db:

@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Collection
 
+import numpy as np
+
 from tracker_service.config import GalleryConfig
 from tracker_service.reid.gallery import (
     IdentityRecord,
@@ -96,10 +98,24 @@ class SharedGallery:
             if matches and matches[0].similarity >= self.config.match_threshold:
                 self.add_exemplar(matches[0].identity_id, query)
                 return Resolution(matches[0].identity_id, matches[0].similarity, created=False)
-            identity_id = self._store.insert_identity(now, thumbnail)
-            self._store.insert_exemplar(identity_id, query, now)
-            self._enforce_identity_bound(keep=identity_id)
+            identity_id = self._create(query, thumbnail, now)
         return Resolution(identity_id, matches[0].similarity if matches else 0.0, True)
+
+    def create(
+        self, vector: FloatArray, thumbnail: bytes | None = None, now: float | None = None
+    ) -> int:
+        """A new identity with `vector` as its first exemplar (no matching: the caller decided)."""
+        query = unit(vector)
+        with self._store.transaction():
+            return self._create(query, thumbnail, time.time() if now is None else now)
+
+    def _create(self, query: FloatArray, thumbnail: bytes | None, now: float) -> int:
+        """Inside a transaction: the identity, its first exemplar and the identity bound
+        commit together (a failure leaves no identity without an exemplar)."""
+        identity_id = self._store.insert_identity(now, thumbnail)
+        self._store.insert_exemplar(identity_id, query, now)
+        self._enforce_identity_bound(keep=identity_id)
+        return identity_id
 
     def _match(self, query: FloatArray, exclude: Collection[int]) -> Resolution | None:
         matches = self.search(query, k=1, exclude=exclude)
@@ -131,6 +147,14 @@ class SharedGallery:
             for exemplar_id in ids[1 : 1 + max(0, len(ids) + 1 - self.config.max_exemplars)]:
                 self._store.delete_exemplar(exemplar_id)
         return True
+
+    def exemplars(self, identity_id: int) -> FloatArray:
+        """The identity's exemplar vectors, oldest first (K x dim; empty when it has none or
+        is unknown)."""
+        vectors = self._store.exemplars_of(identity_id)
+        if not vectors:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack(vectors).astype(np.float32)
 
     def _enforce_identity_bound(self, keep: int) -> None:
         excess = self._store.count_identities() - self.config.max_identities

@@ -78,6 +78,7 @@ class Tracker:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.config = config
+        self.confirm_hits = config.hits_to_confirm()
         self.fps = fps
         self.max_lost_frames = fps_to_frames(config.lost_buffer_s, fps)
         self._given_motion_model = motion_model
@@ -178,6 +179,17 @@ class Tracker:
         matching = min_cost_matching(cost, stage.max_cost)
         return [(tracks[t], rows[d]) for t, d in matching.matches]
 
+    def split(self, track_id: int) -> int | None:
+        """Go on with a live track under a new id (its box has changed person: the caller
+        saw it); the old id ends. Returns the new id, or None if the track is not live."""
+        track = self._tracks.pop(track_id, None)
+        if track is None:
+            return None
+        track.track_id = self._next_id
+        self._next_id += 1
+        self._tracks[track.track_id] = track
+        return track.track_id
+
     def _tracks_in(self, *states: TrackState) -> list[Track]:
         return [t for t in self._tracks.values() if t.state in states]
 
@@ -190,7 +202,7 @@ class Tracker:
         if track.state is TrackState.LOST:
             track.state = TrackState.CONFIRMED
             track.refound = True
-        elif track.state is TrackState.TENTATIVE and track.hits >= self.config.confirm_hits:
+        elif track.state is TrackState.TENTATIVE and track.hits >= self.confirm_hits:
             track.state = TrackState.CONFIRMED
 
     def _age_unmatched(self) -> list[int]:
@@ -226,7 +238,7 @@ class Tracker:
                 removed.append(evicted)
             # On the first frame there is no history to confirm against (as ByteTrack does).
             state = TrackState.CONFIRMED if self._frame_index == 1 else TrackState.TENTATIVE
-            if self.config.confirm_hits <= 1:
+            if self.confirm_hits <= 1:
                 state = TrackState.CONFIRMED
             track = Track(
                 track_id=self._next_id,

@@ -1,0 +1,51 @@
+"""Which identity a track's good views belong to, and who is within reach."""
+
+from __future__ import annotations
+
+from tracker_service.identity.decision import (
+    MATCH_SIMILARITY,
+    Candidate,
+    StrangerScale,
+    decide,
+    within_reach,
+)
+
+
+def test_a_clear_match_is_taken() -> None:
+    decision = decide([Candidate(1, 0.80), Candidate(2, 0.60)])
+    assert (decision.identity_id, decision.reason) == (1, "match")
+
+
+def test_two_candidates_within_the_margin_make_a_new_identity() -> None:
+    decision = decide([Candidate(1, 0.80), Candidate(2, 0.77)])
+    assert decision.identity_id is None and decision.reason == "new"
+
+
+def test_below_the_cut_is_someone_new() -> None:
+    assert decide([Candidate(1, MATCH_SIMILARITY - 0.01)]).identity_id is None
+    assert decide([]).identity_id is None
+
+
+def test_a_continuation_needs_less_likeness_but_must_not_be_outdone() -> None:
+    near = Candidate(3, 0.65, continuation=True)
+    assert decide([near, Candidate(1, 0.50)]).reason == "continuation"
+    # Someone else clearly closer in looks: not a continuation (and no clear match either).
+    assert decide([near, Candidate(1, 0.75)]).identity_id == 1
+
+
+def test_the_match_cut_rises_above_what_known_strangers_reach_here() -> None:
+    strangers = StrangerScale()
+    assert strangers.high() is None  # too few pairs to say
+    for _ in range(20):
+        strangers.add(0.78)
+    assert decide([Candidate(1, 0.80)]).identity_id == 1
+    assert decide([Candidate(1, 0.80)], strangers).identity_id is None  # 0.78 + 0.05 needed
+    assert decide([Candidate(1, 0.84)], strangers).identity_id == 1
+
+
+def test_reach_grows_with_time_and_ends() -> None:
+    box = (100.0, 100.0, 140.0, 200.0)  # 100 px tall
+    assert within_reach(box, (140.0, 100.0, 180.0, 200.0), 0.0)  # 40 px: half a height
+    assert not within_reach(box, (300.0, 100.0, 340.0, 200.0), 0.5)  # 200 px in half a second
+    assert within_reach(box, (300.0, 100.0, 340.0, 200.0), 2.0)
+    assert not within_reach(box, box, 10.0)  # too long ago to be a continuation
