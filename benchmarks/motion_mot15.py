@@ -55,7 +55,7 @@ from peers import (
     track_sequence,
 )
 
-from tracker_service.config import TrackerConfig
+from tracker_service.config_tracker import TrackerConfig
 from tracker_service.evaluation import (
     GT_MIN_COLUMNS,
     RESULTS_MIN_COLUMNS,

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from tracker_service.config_base import StrictModel
 from tracker_service.config_cluster import EventsConfig, JobsConfig, check_postgres_url
 from tracker_service.config_security import ServiceSecurityConfig, StreamPolicyConfig
-from tracker_service.config_tracker import TrackerConfig as TrackerConfig
+from tracker_service.config_tracker import TrackerConfig
 from tracker_service.detection.motion import MotionConfig
 from tracker_service.events.settings import HistoryConfig, ZonesConfig
 

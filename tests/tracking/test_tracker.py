@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from tracker_service.config import TrackerConfig
+from tracker_service.config_tracker import TrackerConfig
 from tracker_service.tracking import Tracker, TrackerOutput
 from tracker_service.tracking.kalman import BoxKalmanFilter
 from tracker_service.tracking.stages import ScoreBand, default_stages

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from tracker_service.config import TrackerConfig
+from tracker_service.config_tracker import TrackerConfig
 from tracker_service.tracking.association import (
     CostMatrix,
     buffered,

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracker_service.config import TrackerConfig, fps_to_frames
+from tracker_service.config import fps_to_frames
+from tracker_service.config_tracker import TrackerConfig
 from tracker_service.tracking.association import min_cost_matching
 from tracker_service.tracking.kalman_bank import KalmanBank
 from tracker_service.tracking.stages import (
