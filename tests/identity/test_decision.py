@@ -49,3 +49,20 @@ def test_reach_grows_with_time_and_ends() -> None:
     assert not within_reach(box, (300.0, 100.0, 340.0, 200.0), 0.5)  # 200 px in half a second
     assert within_reach(box, (300.0, 100.0, 340.0, 200.0), 2.0)
     assert not within_reach(box, box, 10.0)  # too long ago to be a continuation
+
+
+def test_a_view_far_ahead_of_someone_known_else_is_taken_below_the_cut() -> None:
+    # Another camera's view of one man (0.64) against another man (0.44): the lab cameras.
+    decision = decide([Candidate(1, 0.64), Candidate(2, 0.44)])
+    assert (decision.identity_id, decision.reason) == (1, "relative")
+    # Not when the other is close behind, nor alone (nobody to compare with), nor too low.
+    assert decide([Candidate(1, 0.64), Candidate(2, 0.50)]).identity_id is None
+    assert decide([Candidate(1, 0.64)]).identity_id is None
+    assert decide([Candidate(1, 0.58), Candidate(2, 0.30)]).identity_id is None
+
+
+def test_no_relative_match_where_strangers_look_alike() -> None:
+    strangers = StrangerScale()
+    for _ in range(10):
+        strangers.add(0.62)  # known strangers of this scene reach 0.62
+    assert decide([Candidate(1, 0.70), Candidate(2, 0.40)], strangers).identity_id is None

@@ -17,6 +17,18 @@ similarity:
   tell them apart, and a new identity (a split, which an operator can merge) is a smaller
   harm than a merge of two people (a transfer, which mixes their histories).
 
+* **Another view of someone, far ahead of everyone else.** A person seen by another
+  camera, from another side, scores below the absolute cut (0.64-0.69 between the two lab
+  cameras' views of one man, where the other men score 0.40-0.48). When the best identity
+  is at least `relative_floor` (0.60) and stands out by `relative_margin` (0.20) from a
+  person known to be someone else (the second-best identity, and the scene's most alike
+  known strangers when there are enough of them), it is taken: 0.20 is more than the
+  whole spread of stranger similarities (0.52-0.69), so two strangers cannot be that far
+  apart and both be strangers to the track. With a single candidate there is nobody to
+  compare with, and the decision waits for the absolute cut. In a scene where strangers
+  look alike (PETS09's small, low-resolution walkers: known strangers up to 0.8) this
+  never fires.
+
 The cuts are the embedder's measured ranges above (crop pairs on this project's videos);
 `margin` is the spread of one person's own good views around their mean (0.03-0.05 for a
 mean of 3+ views), so a second identity within it is indistinguishable.
@@ -33,6 +45,8 @@ from tracker_service.types import FloatArray
 
 MATCH_SIMILARITY = 0.72
 MATCH_MARGIN = 0.05
+RELATIVE_FLOOR = 0.60
+RELATIVE_MARGIN = 0.20
 CONTINUATION_SIMILARITY = 0.60
 CONTINUATION_S = 4.0
 # How far a person may have moved, in their own box heights: half a height (the box jitters
@@ -84,7 +98,7 @@ class Candidate:
 class Decision:
     identity_id: int | None  # None: a new identity
     similarity: float
-    reason: str  # "continuation", "match", "new"
+    reason: str  # "continuation", "match", "relative", "new"
 
 
 def set_similarity(samples: FloatArray, exemplars: FloatArray) -> float:
@@ -119,7 +133,14 @@ def decide(
         second = ranked[1].similarity if len(ranked) > 1 else 0.0
         if best.similarity >= match_similarity and best.similarity - second >= margin:
             return Decision(best.identity_id, best.similarity, "match")
+        if len(ranked) > 1 and _far_ahead(best.similarity, max(second, high or 0.0)):
+            return Decision(best.identity_id, best.similarity, "relative")
     return Decision(None, ranked[0].similarity if ranked else 0.0, "new")
+
+
+def _far_ahead(best: float, someone_else: float) -> bool:
+    """Whether `best` stands out from what a person known to be someone else scores."""
+    return best >= RELATIVE_FLOOR and best - someone_else >= RELATIVE_MARGIN
 
 
 def within_reach(

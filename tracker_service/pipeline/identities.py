@@ -166,11 +166,15 @@ class IdentityBook:
                 if self._holders(held.identity) == 1:  # not already here through a lost track
                     changes.appeared.append(held.identity)
             elif track.track_id in fresh_views:
-                with self._gallery_call():  # left provisional when it fails: revised later
-                    self._revise_or_learn(track, held, visible)
+                # A track whose views hold two people has slid from one to the other in a
+                # crossing: it is split, not revised (a decision from a blend of two people
+                # would give the slid box the other person's identity, taken from them).
                 change_at = self._changed_person(track.track_id)
                 if change_at is not None:
                     changes.split[track.track_id] = change_at
+                else:
+                    with self._gallery_call():  # left provisional when it fails: revised later
+                        self._revise_or_learn(track, held, visible)
             self.gallery.record_sighting(held.identity, self.source, track.track_id, media_s, now)
         self._settle_duplicates(visible)
         for track in visible:
