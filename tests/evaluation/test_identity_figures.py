@@ -63,3 +63,21 @@ def test_boxes_without_an_identity_are_scored_under_a_provisional_id() -> None:
     assert scores.by_track.idf1 == 1.0
     assert scores.by_identity.id_switches == 1 and 0.8 < scores.by_identity.idf1 < 1.0
     assert scores.identity_count == 1 and scores.identities.splits == 0
+
+
+def test_after_merges_a_provisional_identity_counts_as_the_one_it_joined() -> None:
+    # One person, shown as identity 5 for ten frames, then (folded into 3) as identity 3.
+    output = CameraOutput(0)
+    for frame in range(20):
+        output.add(
+            FrameResult(frame, frame / 10, (record(frame, 1, 5 if frame < 10 else 3, 0.0),), 1, 0)
+        )
+    truth = GroundTruth(
+        "seq", rows([f"{f},1,0,0,10,20,1,-1,-1,-1" for f in range(1, 21)], GT_MIN_COLUMNS), 20
+    )
+    live = score_outputs([truth], [output], fps=10.0)
+    assert live.after_merges is None and live.identities.splits == 1
+    merged = score_outputs([truth], [output], fps=10.0, canonical={5: 3, 3: 3}.get)
+    assert merged.identities.splits == 1  # what was shown live is unchanged
+    assert merged.after_merges is not None and merged.after_merges.splits == 0
+    assert merged.identity_count_after_merges == 1

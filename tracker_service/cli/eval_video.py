@@ -68,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
             camera_results(video, config, models, gallery, pipelines=pipelines) for video in videos
         ]
         outputs = run_in_step(streams)
+        fps = pipelines[0].tracker.fps if pipelines else 25.0
+        scores = score_outputs(truths, outputs, fps, canonical=gallery.canonical)
     finally:
         gallery.close()
-    fps = pipelines[0].tracker.fps if pipelines else 25.0
-    scores = score_outputs(truths, outputs, fps)
     doubtful = sum(p.self_check.doubtful_count() for p in pipelines)
     print(format_scores(scores, doubtful))
     if args.json_path is not None:
@@ -119,6 +119,12 @@ def format_scores(scores: VideoScores, doubtful: int) -> str:
         lines.append(
             f"{name:<18}{100 * metrics.hota:>8.2f}{100 * metrics.idf1:>8.2f}"
             f"{metrics.id_switches:>6}{count:>6}{figures.transfers:>11}{figures.splits:>8}"
+        )
+    if scores.after_merges is not None and scores.identity_count_after_merges is not None:
+        after = scores.after_merges
+        lines.append(
+            f"{'after merges':<18}{'':>8}{'':>8}{'':>6}{scores.identity_count_after_merges:>6}"
+            f"{after.transfers:>11}{after.splits:>8}"
         )
     lines.append(
         f"{scores.identities.gt_ids} people in the ground truth of {', '.join(scores.cameras)}; "

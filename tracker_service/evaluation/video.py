@@ -16,6 +16,7 @@ cameras together: a person must keep one identity on every camera.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,11 @@ class VideoScores:
     tracks: IdentityFigures
     identity_count: int
     track_count: int
+    # The identities as the gallery holds them once the run is over: a provisional identity
+    # that was later folded into a known one counts as that one (what the identities API,
+    # the history and search by photo answer with). None when no gallery was given.
+    after_merges: IdentityFigures | None = None
+    identity_count_after_merges: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -111,13 +117,23 @@ class VideoScores:
             "track_figures": self.tracks.to_dict(),
             "identities": self.identity_count,
             "tracks": self.track_count,
+            "identity_figures_after_merges": (
+                self.after_merges.to_dict() if self.after_merges is not None else None
+            ),
+            "identities_after_merges": self.identity_count_after_merges,
         }
 
 
 def score_outputs(
-    truths: Sequence[GroundTruth], outputs: Sequence[CameraOutput], fps: float
+    truths: Sequence[GroundTruth],
+    outputs: Sequence[CameraOutput],
+    fps: float,
+    canonical: Callable[[int], int | None] | None = None,
 ) -> VideoScores:
-    """Score each camera's output against its ground truth; figures over all cameras."""
+    """Score each camera's output against its ground truth; figures over all cameras.
+
+    `canonical` (the gallery's, after the run) adds the transfers and splits of the
+    identities as they stand once merges are done."""
     by_track = []
     by_identity = []
     matched_identity: dict[tuple[int, int], int] = {}
@@ -141,8 +157,14 @@ def score_outputs(
         identities |= {int(i) for i in identity_rows.ids} - output.provisional
         tracks += len(set(track_rows.ids.tolist()))
     min_frames = min_frames_for(fps)
-    from collections import Counter
-
+    after_merges, count_after_merges = None, None
+    if canonical is not None:
+        merged: Counter[tuple[int, int]] = Counter()
+        for (identity, person), frames in matched_identity.items():
+            now = identity if identity in provisional else canonical(identity)
+            merged[(identity if now is None else now, person)] += frames
+        after_merges = identity_figures(merged, min_frames, sorted(provisional))
+        count_after_merges = len({canonical(i) or i for i in identities})
     return VideoScores(
         cameras=tuple(truth.name for truth in truths),
         by_track=evaluate(by_track).combined,
@@ -151,6 +173,8 @@ def score_outputs(
         tracks=identity_figures(Counter(matched_track), min_frames),
         identity_count=len(identities),
         track_count=tracks,
+        after_merges=after_merges,
+        identity_count_after_merges=count_after_merges,
     )
 
 
