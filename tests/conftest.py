@@ -101,6 +101,8 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(embedder),
             "--zones",
             str(REPO_ROOT / "examples" / "people-detection-zones.yaml"),
+            "--gt",
+            str(REPO_ROOT / "benchmarks" / "ground_truth" / "people-detection"),
         ],
         timeout_s=900,
     )

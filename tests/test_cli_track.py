@@ -80,6 +80,19 @@ def test_summary(summary: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
+def test_scored_against_the_committed_ground_truth(summary: dict[str, Any], cli_run: Path) -> None:
+    evaluation = summary["evaluation"]
+    assert evaluation["ground_truth"] == ["people-detection"] and evaluation["people"] == 7
+    # Seven people, none of them back: one identity each, none sliding to another.
+    assert (evaluation["transfers"], evaluation["splits"]) == (0, 0)
+    assert evaluation["after_merges"] == {"identities": 7, "transfers": 0, "splits": 0}
+    assert evaluation["by_identity"]["idf1"] >= 90.0
+    lines = (cli_run.parent / "cli-output.txt").read_text().splitlines()
+    (line,) = [line for line in lines if line.startswith("against the ground truth (7 people)")]
+    assert "0 transfers, 0 splits" in line
+
+
+@pytest.mark.slow
 def test_piped_output_is_short_and_plain(cli_run: Path) -> None:
     lines = (cli_run.parent / "cli-output.txt").read_text().splitlines()
     assert len(lines) < 30, "\n".join(lines)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from tracker_service.sinks.video import AnnotatedVideoWriter
 from tracker_service.types import Frame
 from tracker_service.video_file import VideoFileSource
 from tracker_service.zones import ZoneSet
+
+if TYPE_CHECKING:  # scoring imports TrackEval: only runs given ground truth load it
+    from tracker_service.evaluation.video import GroundTruth, RunScorer
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ class RunSummary:
     embedder_ms: dict[str, float]
     outputs: dict[str, str] = field(default_factory=dict)
     complete: bool = True
+    # Scores against ground truth, when the run was given one (`evaluation.video`).
+    evaluation: dict[str, object] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -120,6 +126,14 @@ def _summarise(
     )
 
 
+def _scorer(ground_truth: GroundTruth | None) -> RunScorer | None:
+    if ground_truth is None:
+        return None
+    from tracker_service.evaluation.video import RunScorer
+
+    return RunScorer(ground_truth)
+
+
 def run_video(
     video: Path,
     out_dir: Path,
@@ -132,16 +146,19 @@ def run_video(
     should_stop: ShouldStop | None = None,
     zones: ZoneSet | None = None,
     event_sinks: Sequence[EventSink] = (),
+    ground_truth: GroundTruth | None = None,
 ) -> RunSummary:
     """Track every frame of `video` into `out_dir`; raises `SourceError` for a bad video.
 
     Besides the tracks, `events.jsonl` (with `snapshots/`) and `counts.json` are written:
     identities appearing and leaving, and the visits and crossings of `zones`' zones and
-    lines; the events also go to `event_sinks` (the history, the rules).
+    lines; the events also go to `event_sinks` (the history, the rules). With
+    `ground_truth`, the summary also scores the run against it (`evaluation`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     identities_before = len(gallery)
+    scorer = _scorer(ground_truth)
     with VideoFileSource(video) as source:
         info = source.info
         pipeline = StreamPipeline(
@@ -191,6 +208,8 @@ def run_video(
                     monitor.observe(frame, result)
                     last = (timestamp, frame)
                     json_sink.write(result)
+                    if scorer is not None:
+                        scorer.add(result)
                     mot_sink.write(result.tracks)
                     if video_sink is not None:
                         video_sink.write(draw_tracks(frame, result.tracks, gallery.label))
@@ -209,6 +228,8 @@ def run_video(
     summary.outputs = {name: path.name for name, path in outputs.items() if path.exists()}
     summary.outputs["summary"] = SUMMARY_FILE  # written just below
     summary.complete = not cancelled
+    if scorer is not None:
+        summary.evaluation = scorer.summary(info.fps, gallery.canonical)
     if info.frame_count and summary.frames < info.frame_count - 2:
         logger.warning(
             "%s: decoded %d of the %d frames its container announces (truncated?)",

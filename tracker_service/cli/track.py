@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracker_service.config import Config
+    from tracker_service.evaluation.video import GroundTruth
     from tracker_service.zones import ZoneSet
 
 # The pipeline's modules (PyTorch, Ultralytics, OpenCV) are imported inside the commands:
@@ -69,6 +70,13 @@ def register(subparsers: Any) -> None:
         help="identity gallery folder to use and update (default: a fresh one in --out)",
     )
     track.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    track.add_argument(
+        "--gt",
+        type=Path,
+        metavar="GT_DIR",
+        help="ground truth of VIDEO (a MOTChallenge folder with gt/gt.txt): the summary "
+        "adds HOTA, IDF1, IDSW, transfers and splits",
+    )
     track.add_argument(
         "--mot-ids",
         choices=["track", "identity"],
@@ -142,6 +150,7 @@ def run_track(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     video = _video_argument(args.video)
     zones = _zones_argument(args.zones)  # a bad file fails now, before any download
+    ground_truth = _ground_truth_argument(args.gt)
     fetch_configured_weights(config)
 
     from tracker_service.cli import UsageError
@@ -170,6 +179,7 @@ def run_track(args: argparse.Namespace) -> int:
             progress=progress,
             should_stop=stop.is_set,
             zones=zones,
+            ground_truth=ground_truth,
         )
     except RunCancelledError as exc:  # Ctrl-C on a camera: what was tracked is kept
         print(f"{exc}; outputs in {out_dir}")
@@ -188,7 +198,40 @@ def run_track(args: argparse.Namespace) -> int:
         f"{summary.doubtful_tracks} doubtful tracks, {summary.guard_splits} split by the guard\n"
         f"outputs in {out_dir}: " + ", ".join(sorted(summary.outputs.values()))
     )
+    if summary.evaluation is not None:
+        print(format_evaluation(summary.evaluation))
     return 0
+
+
+def format_evaluation(evaluation: dict[str, Any]) -> str:
+    """One line of a run summary's scores against ground truth."""
+    track, identity = evaluation["by_track"], evaluation["by_identity"]
+    line = (
+        f"against the ground truth ({evaluation['people']} people): by identity HOTA "
+        f"{identity['hota']:.2f}, IDF1 {identity['idf1']:.2f}, IDSW {identity['idsw']}; by track "
+        f"HOTA {track['hota']:.2f}, IDF1 {track['idf1']:.2f}, IDSW {track['idsw']} | "
+        f"{evaluation['transfers']} transfers, {evaluation['splits']} splits"
+    )
+    after = evaluation.get("after_merges")
+    if after:
+        line += (
+            f" (after merges: {after['identities']} identities, {after['transfers']} transfers,"
+            f" {after['splits']} splits)"
+        )
+    return line
+
+
+def _ground_truth_argument(path: Path | None) -> GroundTruth | None:
+    from tracker_service.cli import UsageError
+    from tracker_service.evaluation.errors import MotFormatError
+    from tracker_service.evaluation.video import GroundTruth
+
+    if path is None:
+        return None
+    try:
+        return GroundTruth.read(path)
+    except (FileNotFoundError, MotFormatError) as exc:
+        raise UsageError(f"--gt: {exc}") from None
 
 
 def run_track_mot(args: argparse.Namespace) -> int:

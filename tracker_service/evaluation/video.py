@@ -208,3 +208,47 @@ def run_in_step(
 def _row(frame: int, track_id: int, tlwh: tuple[float, float, float, float], score: float) -> str:
     left, top, width, height = tlwh
     return f"{frame},{track_id},{left:.2f},{top:.2f},{width:.2f},{height:.2f},{score:.4f},-1,-1,-1"
+
+
+def score_summary(scores: VideoScores) -> dict[str, object]:
+    """The figures a run summary carries when ground truth was given (percent, rounded)."""
+
+    def metrics(m: TrackingMetrics) -> dict[str, object]:
+        return {
+            "hota": round(100 * m.hota, 2),
+            "idf1": round(100 * m.idf1, 2),
+            "idsw": m.id_switches,
+        }
+
+    after = scores.after_merges
+    return {
+        "ground_truth": list(scores.cameras),
+        "people": scores.identities.gt_ids,
+        "by_track": metrics(scores.by_track),
+        "by_identity": metrics(scores.by_identity),
+        "transfers": scores.identities.transfers,
+        "splits": scores.identities.splits,
+        "after_merges": (
+            {
+                "identities": scores.identity_count_after_merges,
+                "transfers": after.transfers,
+                "splits": after.splits,
+            }
+            if after is not None
+            else None
+        ),
+    }
+
+
+class RunScorer:
+    """Scores one file run against its ground truth, frame by frame as it is tracked."""
+
+    def __init__(self, truth: GroundTruth) -> None:
+        self.truth = truth
+        self.output = CameraOutput(0)
+
+    def add(self, result: FrameResult) -> None:
+        self.output.add(result)
+
+    def summary(self, fps: float, canonical: Callable[[int], int | None]) -> dict[str, object]:
+        return score_summary(score_outputs([self.truth], [self.output], fps, canonical))
