@@ -286,6 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=None)
     parser.add_argument("--no-boxmot", action="store_true")
+    parser.add_argument(
+        "--boxmot-cases", nargs="+", help="run BoxMOT on these cases only (default: all)"
+    )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=BENCHMARKS_DIR / "identity_video.json")
@@ -322,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = run_ultralytics(pairs, detector, tracker)
                 results[case][f"ultralytics-{tracker}"] = result
                 print(case, tracker, _row(case, tracker, result), flush=True)
-            if args.no_boxmot or not BOXMOT_PYTHON.exists():
+            skip_boxmot = args.boxmot_cases is not None and case not in args.boxmot_cases
+            if args.no_boxmot or skip_boxmot or not BOXMOT_PYTHON.exists():
                 continue
             for tracker in BOXMOT:
                 result = run_boxmot(
