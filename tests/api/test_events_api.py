@@ -210,7 +210,10 @@ def test_a_video_uploaded_with_zones_gets_counts_and_events(
         assert counts["lines"]["doorway"] == {"in": 0, "out": 0}  # she leaves to the right
         lines = http.get(f"/v1/jobs/{job_id}/events.jsonl").text.splitlines()
         kinds = [json.loads(line)["kind"] for line in lines]
-        # In time order: the zone is entered a few frames before her identity is settled.
-        assert kinds == ["entered_zone", "appeared", "left_zone", "left"]
+        # In time order (her identity may be shown before or after she steps onto the floor:
+        # a provisional one comes with her track's confirmation).
+        assert sorted(kinds) == ["appeared", "entered_zone", "left", "left_zone"]
+        assert kinds.index("appeared") < kinds.index("left")
+        assert kinds.index("entered_zone") < kinds.index("left_zone") < kinds.index("left")
         history = http.get("/v1/events", params={"job": job_id}).json()
         assert history["total"] == 4
