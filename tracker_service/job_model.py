@@ -9,11 +9,16 @@ import uuid
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker_service.zones import ZoneSet, parse_zone_set
 
+if TYPE_CHECKING:  # scoring imports TrackEval: only jobs given ground truth load it
+    from tracker_service.evaluation.video import GroundTruth
+
 JOB_FILE = "job.json"
 ZONES_FILE = "zones.json"  # the zones and lines uploaded with the video, if any
+GROUND_TRUTH_FILE = "ground_truth.txt"  # MOTChallenge gt rows uploaded with it, if any
 INPUT_STEM = "input"
 
 
@@ -106,3 +111,14 @@ def read_job_zones(directory: Path) -> ZoneSet | None:
     if not path.is_file():
         return None
     return parse_zone_set(json.loads(path.read_text(encoding="utf-8")))
+
+
+def read_job_ground_truth(directory: Path) -> GroundTruth | None:
+    """The ground truth uploaded with the job's video: its summary is scored against it."""
+    path = directory / GROUND_TRUTH_FILE
+    if not path.is_file():
+        return None
+    from tracker_service.evaluation.mot_files import GT_MIN_COLUMNS, read_mot_file
+    from tracker_service.evaluation.video import GroundTruth
+
+    return GroundTruth("upload", read_mot_file(path, GT_MIN_COLUMNS), None)

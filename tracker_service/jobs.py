@@ -34,6 +34,7 @@ from tracker_service.job_model import (
     JobState,
     QueueFullError,
     new_job_dir,
+    read_job_ground_truth,
     read_job_zones,
 )
 from tracker_service.reid.identity_gallery import IdentityGallery
@@ -275,6 +276,7 @@ class JobManager:
                 progress=progress,
                 should_stop=control.cancel.is_set,
                 zones=read_job_zones(directory),
+                ground_truth=read_job_ground_truth(directory),
                 event_sinks=[] if self.history is None else self.history.sinks(),
             )
         except RunCancelledError:

@@ -32,7 +32,7 @@ from psycopg_pool import ConnectionPool
 from tracker_service.config import Config
 from tracker_service.events import EventSink
 from tracker_service.events.service import EventServices
-from tracker_service.job_model import read_job_zones
+from tracker_service.job_model import read_job_ground_truth, read_job_zones
 from tracker_service.job_places import QueuePlaces
 from tracker_service.jobs import Job, JobNotFoundError, JobState, QueueFullError, new_job_dir
 from tracker_service.postgres import open_pool
@@ -351,6 +351,7 @@ class _Run:
                 progress=self._progress,
                 should_stop=self._should_stop,
                 zones=read_job_zones(self.directory),
+                ground_truth=read_job_ground_truth(self.directory),
                 event_sinks=[] if (history := self.manager.history) is None else history.sinks(),
             )
         except RunCancelledError:

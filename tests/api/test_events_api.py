@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.events.receiver import SECRET, Receiver
 from tests.service import ServiceProcess
 
@@ -217,3 +218,35 @@ def test_a_video_uploaded_with_zones_gets_counts_and_events(
         assert kinds.index("entered_zone") < kinds.index("left_zone") < kinds.index("left")
         history = http.get("/v1/events", params={"job": job_id}).json()
         assert history["total"] == 4
+
+
+def test_a_video_uploaded_with_its_ground_truth_is_scored(
+    service: ServiceProcess, first_person_clip: Path
+) -> None:
+    committed = REPO_ROOT / "benchmarks" / "ground_truth" / "people-detection" / "gt" / "gt.txt"
+    rows = [line for line in committed.read_text().splitlines() if int(line.split(",")[0]) <= 108]
+    clip = first_person_clip.read_bytes()
+    with service.client() as http:
+        bad = http.post(
+            "/v1/videos",
+            files={"file": ("clip.mp4", clip, "video/mp4")},
+            data={"ground_truth": "1,1,10,10,50,100,1\n2,1,ten,10,50,100,1\n"},
+        )
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid_ground_truth"
+        assert "ground_truth:2" in bad.json()["detail"]  # the line that is wrong
+        job_id = http.post(
+            "/v1/videos",
+            files={"file": ("clip.mp4", clip, "video/mp4")},
+            data={"ground_truth": "\n".join(rows)},
+        ).json()["job_id"]
+        wait_for(
+            lambda: http.get(f"/v1/jobs/{job_id}").json()["state"] in ("succeeded", "failed"),
+            300,
+            "finished job",
+        )
+        summary = http.get(f"/v1/jobs/{job_id}/summary").json()
+    evaluation = summary["evaluation"]
+    assert evaluation["people"] == 1  # the woman who walks in and out
+    assert (evaluation["transfers"], evaluation["splits"]) == (0, 0)
+    assert evaluation["by_identity"]["idf1"] >= 80.0
+    assert summary["doubtful_tracks"] == 0  # the self-check, always there

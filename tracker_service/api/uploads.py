@@ -20,9 +20,10 @@ from tracker_service.api.errors import ApiError
 
 FIELD_NAME = "file"
 MAX_FILENAME = 200
-# Small form fields read beside the file: `zones` (JSON or YAML, see zones/spec.py).
-TEXT_FIELDS = frozenset({"zones"})
-MAX_TEXT_FIELD = 64 * 1024
+# Text form fields read beside the file, with the most each may hold: `zones` (JSON or
+# YAML, see zones/spec.py) and `ground_truth` (MOTChallenge gt.txt rows: about 40 bytes a
+# box, so 8 MiB is 200,000 boxes, an hour of a busy camera at 10 fps).
+TEXT_FIELDS = {"zones": 64 * 1024, "ground_truth": 8 * 2**20}
 
 
 def multipart_body(**text_fields: str) -> dict[str, object]:
@@ -39,7 +40,7 @@ def multipart_body(**text_fields: str) -> dict[str, object]:
 
 MULTIPART_FILE_BODY = multipart_body()
 # Multipart framing (boundaries, part headers) and the small text fields besides the file.
-BODY_OVERHEAD_BYTES = 64 * 1024 + MAX_TEXT_FIELD
+BODY_OVERHEAD_BYTES = 64 * 1024 + sum(TEXT_FIELDS.values())
 
 
 def too_large(limit_bytes: int) -> ApiError:
@@ -125,9 +126,12 @@ class _FileFieldWriter:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._text is not None:
             self._text += data[start:end]
-            if len(self._text) > MAX_TEXT_FIELD:
+            most = TEXT_FIELDS[self._part.field_name]
+            if len(self._text) > most:
                 raise ApiError(
-                    413, "field_too_large", f"field {self._part.field_name!r} is over 64 KiB"
+                    413,
+                    "field_too_large",
+                    f"field {self._part.field_name!r} is over {most // 1024} KiB",
                 )
             return
         if not self._writing:

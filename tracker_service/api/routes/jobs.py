@@ -24,7 +24,7 @@ from tracker_service.api.uploads import (
     safe_suffix,
 )
 from tracker_service.events.files import COUNTS_FILE, EVENTS_FILE
-from tracker_service.job_model import QueueFullError
+from tracker_service.job_model import GROUND_TRUTH_FILE, QueueFullError
 from tracker_service.jobs import (
     INPUT_STEM,
     ZONES_FILE,
@@ -43,7 +43,9 @@ router = APIRouter(tags=["videos and jobs"])
 RETRY_AFTER_S = "30"
 
 _UPLOAD_BODY = multipart_body(
-    zones="zones and lines to count, JSON or YAML (normalised 0-1 coordinates)"
+    zones="zones and lines to count, JSON or YAML (normalised 0-1 coordinates)",
+    ground_truth="the video's ground truth as MOTChallenge gt.txt rows (frame, id, left, "
+    "top, width, height, consider flag, ...): the job's summary is scored against it",
 )
 
 
@@ -123,9 +125,12 @@ async def _receive_job(request: Request, services: ServicesDep, limit: int) -> J
         target = directory / f"{INPUT_STEM}{safe_suffix(received.filename)}"
         upload.rename(target)
         zones = _upload_zones(received.fields.get("zones"))
+        ground_truth = _upload_ground_truth(received.fields.get("ground_truth"))
         await _check_video(target, received.filename, services.config.service.max_pixels)
         if zones is not None:
             (directory / ZONES_FILE).write_text(zones.model_dump_json(), encoding="utf-8")
+        if ground_truth is not None:
+            (directory / GROUND_TRUTH_FILE).write_text(ground_truth, encoding="utf-8")
         return job_out(jobs.submit(job_id, received.filename, target))
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
@@ -141,6 +146,20 @@ def _upload_zones(text: str | None) -> ZoneSet | None:
     except yaml.YAMLError:
         raise ApiError(422, "invalid_zones", "zones: neither JSON nor YAML") from None
     return parse_or_422(data)
+
+
+def _upload_ground_truth(text: str | None) -> str | None:
+    """The `ground_truth` form field, checked row by row (the error names the line)."""
+    if text is None or not text.strip():
+        return None
+    from tracker_service.evaluation.errors import MotFormatError
+    from tracker_service.evaluation.mot_files import GT_MIN_COLUMNS, parse_mot_lines
+
+    try:
+        parse_mot_lines(text.splitlines(), "ground_truth", GT_MIN_COLUMNS)
+    except MotFormatError as exc:
+        raise ApiError(422, "invalid_ground_truth", str(exc)) from None
+    return text
 
 
 async def _check_video(path: Path, filename: str, max_pixels: int) -> None:
