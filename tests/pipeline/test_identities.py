@@ -210,6 +210,36 @@ def test_a_provisional_identity_is_merged_into_the_person_it_turns_out_to_be() -
     assert stream.gallery.canonical(provisional) == known
 
 
+def test_a_track_that_ends_before_it_is_confirmed_is_decided_at_its_end() -> None:
+    # A busy machine processed few frames: two good views, fewer than a confirmation needs.
+    stream = Stream(samples_needed=1, timeout_frames=0, confirm_samples=4)
+    stream.embed(1, person=0, samples=4)
+    stream.frame(snapshot(1))
+    known = stream.book.identity_of(1)
+    stream.end(1)
+    stream.glimpse(2, person=1)  # walking in at the edge: a provisional identity of its own
+    stream.frame(snapshot(2, x=200.0))
+    provisional = stream.book.identity_of(2)
+    assert provisional is not None and provisional != known
+    stream.embed(2, person=0, samples=2)
+    stream.frame(snapshot(2, x=200.0))
+    assert stream.book.identity_of(2) == provisional  # not confirmed yet
+    assert stream.end(2) == [known]  # decided from its two good views as it ends
+    assert stream.gallery.canonical(provisional) == known
+
+
+def test_a_provisional_identity_of_its_own_learns_the_track_s_good_views_at_once() -> None:
+    stream = Stream(samples_needed=1, timeout_frames=0, confirm_samples=10)
+    stream.glimpse(1, person=1)
+    stream.frame(snapshot(1))
+    provisional = stream.book.identity_of(1)
+    assert provisional is not None
+    stream.embed(1, person=0)
+    stream.frame(snapshot(1))
+    # Its good view is an exemplar already: another camera could recognise the person now.
+    assert any(np.allclose(v, LOOKS[0]) for v in stream.gallery.exemplars(provisional))
+
+
 def test_a_track_lost_nearby_moments_ago_is_continued_on_weaker_likeness() -> None:
     stream = Stream()
     stream.embed(1, person=0)

@@ -59,7 +59,9 @@ def test_a_stream_publishes_frames_identities_and_a_snapshot(
         stats = manager.get(info.id).stats
     finally:
         removed = manager.remove(info.id)
-    assert states(events)[:2] == ["connecting", "live"]
+    seen = states(events)
+    # "connecting" may come and go before the subscription starts; "live" is always seen.
+    assert "live" in seen and seen[: seen.index("live")] in ([], ["connecting"])
     frames = of_type(events, "frame")
     assert all(set(event) == FRAME_KEYS for event in frames)
     assert [event["frame"] for event in frames] == list(range(len(frames)))

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tracker_service.identity.consistency import MIN_SIDE, best_change_point
+from tracker_service.identity.continuation import LastSeen, at_edge
 from tracker_service.identity.decision import (
     Candidate,
     Decision,
@@ -60,26 +61,9 @@ class _Held:
     identity: int
     provisional: bool
     created: bool  # the identity was made for this track: its exemplars are the track's
+    last: TrackSnapshot | None = None  # where the track was last seen (decided at its end)
 
 
-@dataclass(slots=True)
-class _LastSeen:
-    xyxy: tuple[float, float, float, float]
-    frame_index: int
-    at_edge: bool  # last seen at the frame's edge: they walked out, no occlusion to bridge
-
-
-def _at_edge(xyxy: tuple[float, float, float, float], frame: Frame) -> bool:
-    height, width = frame.shape[:2]
-    x1, y1, x2, y2 = xyxy
-    border = max(EDGE_PX, EDGE_WIDTHS * (x2 - x1))
-    return x1 <= border or y1 <= border or x2 >= width - border or y2 >= height - border
-
-
-# A box this close to the frame's edge (pixels, or a share of its width) is a person walking
-# in or out.
-EDGE_PX = 4
-EDGE_WIDTHS = 0.25
 # Candidates looked at per decision (best identities by their best exemplar).
 SEARCH_CANDIDATES = 8
 
@@ -109,7 +93,7 @@ class IdentityBook:
         self.fps = fps
         self._held: dict[int, _Held] = {}
         # Where each identity was last in view on this stream (continuations); pruned.
-        self._last_seen: dict[int, _LastSeen] = {}
+        self._last_seen: dict[int, LastSeen] = {}
         self._frame_index = 0
         self.identities_seen: set[int] = set()
         self.revisions = 0
@@ -175,13 +159,14 @@ class IdentityBook:
                 else:
                     with self._gallery_call():  # left provisional when it fails: revised later
                         self._revise_or_learn(track, held, visible)
+            held.last = track
             self.gallery.record_sighting(held.identity, self.source, track.track_id, media_s, now)
         self._settle_duplicates(visible)
         for track in visible:
             held = self._held.get(track.track_id)
             if held is not None:
-                self._last_seen[held.identity] = _LastSeen(
-                    track.xyxy, frame_index, _at_edge(track.xyxy, frame)
+                self._last_seen[held.identity] = LastSeen(
+                    track.xyxy, frame_index, at_edge(track.xyxy, frame.shape[1], frame.shape[0])
                 )
         horizon = frame_index - self._continuation_frames()
         for identity in [i for i, seen in self._last_seen.items() if seen.frame_index < horizon]:
@@ -194,6 +179,7 @@ class IdentityBook:
             if held is not None:
                 with self._gallery_call():  # kept for the next flush when it fails
                     self.gallery.end_sighting(held.identity, self.source, track_id)
+                    self._decide_at_end(track_id, held)
                 if self._holders(held.identity) == 0:  # not still here through a newer track
                     changes.left.append(held.identity)
 
@@ -253,8 +239,20 @@ class IdentityBook:
             self._learn(track.track_id, held)
             self._note_strangers(track.track_id, in_view)
 
+    def _decide_at_end(self, track_id: int, held: _Held) -> None:
+        """A track that ends still provisional (seen briefly, or on a busy machine that
+        processed few of its frames) is decided once more from all the good views it had, if
+        it had as many as a first decision needs: its identity may be someone known."""
+        enough = self.views.count(track_id) >= self.samples_needed
+        if held.provisional and held.last is not None and enough:
+            self._revise_or_learn(held.last, held, (), final=True)
+
     def _revise_or_learn(
-        self, track: TrackSnapshot, held: _Held, visible: tuple[TrackSnapshot, ...]
+        self,
+        track: TrackSnapshot,
+        held: _Held,
+        visible: tuple[TrackSnapshot, ...],
+        final: bool = False,
     ) -> None:
         views = self.views.get(track.track_id)
         if views is None:
@@ -264,7 +262,11 @@ class IdentityBook:
                 held.identity, views.vectors[-1], min_similarity=self.gallery.config.match_threshold
             )
             return
-        if len(views) < self.confirm_samples:
+        if held.created:
+            # The identity is this track's alone: its good views teach it at once, so that
+            # others can recognise the person before the decision is confirmed.
+            self.gallery.add_exemplar(held.identity, views.vectors[-1])
+        if len(views) < self.confirm_samples and not final:
             return
         query = views.mean()
         exclude = self._in_view(track, visible)
