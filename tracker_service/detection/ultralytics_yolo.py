@@ -1,13 +1,13 @@
 """Ultralytics YOLO as the person detector: any Ultralytics format (.pt, ONNX, OpenVINO dir).
 
 The model is loaded by Ultralytics (`YOLO(path)`, its `AutoBackend` for every format) and
-its own letterbox and NMS are used, so boxes match `model.predict`'s exactly. What is
-skipped is the predictor's per-call machinery: a source loader and a `Results` object per
-call, and a uint8 -> float conversion through PyTorch (permute, flip, `float`, `div_`), whose
-OpenMP workers spin on a busy 2-core machine (measured: 25 ms of CPU a frame at 2 PyTorch
-threads against 2 ms for one OpenCV `blobFromImages` call doing BGR -> RGB, HWC -> CHW and
-uint8 -> float in one pass). Frames of several streams run as one batch (`detect_batch`).
-Converted to `Detections` at this boundary; only COCO class 0 (person) is kept.
+its own letterbox geometry and NMS are used, so boxes match `model.predict`'s exactly. What
+is skipped is the predictor's per-call machinery: a source loader and a `Results` object per
+call, and its whole-image uint8 -> float conversion through PyTorch: on the CPU the input is
+built by `letterbox.InputBuilder` instead, bit-identical and a fraction of the cost (the
+padding is converted once per frame shape). Frames of several streams run as one batch
+(`detect_batch`). Converted to `Detections` at this boundary; only COCO class 0 (person) is
+kept.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from tracker_service.config import DetectorConfig
+from tracker_service.detection.letterbox import InputBuilder
 from tracker_service.model_store import ModelError, resolve_model
 from tracker_service.types import Detections
 
@@ -120,6 +120,7 @@ class UltralyticsDetector:
         self._model.predict(np.zeros((config.imgsz, config.imgsz, 3), np.uint8), **predict_args)
         self._predictor: Any = self._model.predictor
         self._backend: Any = self._predictor.model
+        self._input = InputBuilder(self._predictor.pre_transform, self._predictor.preprocess)
         logger.info("detector %s on %s (imgsz %d)", self.model_path, self.device, config.imgsz)
 
     def detect(self, frame: Image) -> Detections:
@@ -134,8 +135,7 @@ class UltralyticsDetector:
         if len({frame.shape for frame in frames}) > 1:
             # Ultralytics letterboxes mixed sizes to one square; per frame keeps each rect.
             return [found for frame in frames for found in self.detect_batch([frame])]
-        letterboxed = self._predictor.pre_transform(list(frames))
-        batch = self._to_tensor(letterboxed)
+        batch = self._to_tensor(frames)
         raw = self._backend(batch)
         kept = nms.non_max_suppression(
             raw,
@@ -156,15 +156,11 @@ class UltralyticsDetector:
             )
         return results
 
-    def _to_tensor(self, letterboxed: list[Image]) -> Any:
+    def _to_tensor(self, frames: Sequence[Image]) -> Any:
         import torch
 
-        # BGR -> RGB, HWC -> NCHW and uint8 -> float32 in one OpenCV pass, then a float32
-        # division: bit-identical to Ultralytics' float().div_(255) (a multiplication by
-        # 1/255 would not be).
-        blob: NDArray[np.float32] = np.asarray(
-            cv2.dnn.blobFromImages(letterboxed, 1.0, swapRB=True), dtype=np.float32
-        )
-        blob /= np.float32(255.0)
-        tensor = torch.from_numpy(blob).to(self._backend.device)
-        return tensor.half() if self._backend.fp16 else tensor
+        if self._backend.fp16:  # half precision on a GPU: Ultralytics' own conversion
+            return self._predictor.preprocess(list(frames))
+        # The buffer is reused by the next call; the backend runs before that (one caller at
+        # a time: `BatchingDetector` serialises the streams).
+        return torch.from_numpy(self._input.build(frames)).to(self._backend.device)
