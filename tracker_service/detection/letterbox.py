@@ -132,8 +132,9 @@ class InputBuilder:
     @staticmethod
     def _write(planes: Blob, frame: Image, layout: _Layout) -> None:
         """Resize `frame` into the layout's rectangle of `planes` (3, H, W), RGB, in [0, 1]."""
-        picture = frame
+        picture: NDArray[Any] = frame
         if (frame.shape[0], frame.shape[1]) != (layout.height, layout.width):
+            # INTER_LINEAR: Ultralytics' LetterBox default (the shape's check confirms it).
             picture = cv2.resize(
                 frame, (layout.width, layout.height), interpolation=cv2.INTER_LINEAR
             )
