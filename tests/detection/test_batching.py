@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,54 @@ def test_a_bad_frame_fails_its_caller_only(
     shared.close()
     with pytest.raises(DetectorClosedError):
         shared.detect(frames[0])
+
+
+class _ThreadRecorder:
+    """The real detector, noting which thread runs each batch."""
+
+    def __init__(self, inner: UltralyticsDetector) -> None:
+        self.inner = inner
+        self.threads: list[int] = []
+        self.sizes: list[int] = []
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        self.threads.append(threading.get_ident())
+        self.sizes.append(len(frames))
+        return self.inner.detect_batch(frames)
+
+
+def test_a_lone_caller_runs_the_model_in_its_own_thread(
+    detector: UltralyticsDetector, frames: list[np.ndarray]
+) -> None:
+    recorder = _ThreadRecorder(detector)
+    shared = BatchingDetector(recorder)
+    for frame in frames:
+        np.testing.assert_array_equal(shared.detect(frame).xyxy, detector.detect(frame).xyxy)
+    assert recorder.threads == [threading.get_ident()] * len(frames)  # no hand-over
+    shared.close()
+
+
+def test_callers_waiting_are_served_in_arrival_order_as_batches(
+    detector: UltralyticsDetector, frames: list[np.ndarray]
+) -> None:
+    recorder = _ThreadRecorder(detector)
+    shared = BatchingDetector(recorder, max_batch=2)
+    done: list[int] = []
+    start = threading.Barrier(len(frames))
+
+    def call(index: int) -> None:
+        start.wait()
+        shared.detect(frames[index])
+        done.append(index)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(frames))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    shared.close()
+    assert sorted(done) == list(range(len(frames)))
+    assert shared.frames == len(frames)
+    assert sum(recorder.sizes) == len(frames)
+    assert max(recorder.sizes) <= 2  # bounded batches
+    assert set(recorder.threads) <= {thread.ident for thread in threads}  # callers run it
