@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 PERSON_CLASS = 0
 MAX_DETECTIONS = 300  # Ultralytics' default `max_det`
 _OPENVINO_FILES = (".xml", ".bin")
+_END_TO_END_WIDTH = 6  # Ultralytics' NMS reads a (..., 6) prediction as an end-to-end one
+_ULTRALYTICS_MAX_NMS = 30000  # `non_max_suppression`'s max_nms: above it, it sorts and cuts
 
 Image = NDArray[np.uint8]
 
@@ -130,21 +132,14 @@ class UltralyticsDetector:
         """Detect people in several frames with one forward pass (frames of any sizes)."""
         if not frames:
             return []
-        from ultralytics.utils import nms, ops
+        from ultralytics.utils import ops
 
         if len({frame.shape for frame in frames}) > 1:
             # Ultralytics letterboxes mixed sizes to one square; per frame keeps each rect.
             return [found for frame in frames for found in self.detect_batch([frame])]
         batch = self._to_tensor(frames)
         raw = self._backend(batch)
-        kept = nms.non_max_suppression(
-            raw,
-            self.config.confidence,
-            self.config.nms_iou,
-            [PERSON_CLASS],
-            max_det=MAX_DETECTIONS,
-            end2end=getattr(self._backend, "end2end", False),
-        )
+        kept = self._non_max_suppression(raw)
         results = []
         found: Any
         for found, frame in zip(kept, frames, strict=True):
@@ -155,6 +150,75 @@ class UltralyticsDetector:
                 else Detections.empty()
             )
         return results
+
+    def _non_max_suppression(self, raw: Any) -> list[Any]:
+        """Ultralytics' NMS with `classes=[person]`, the candidates picked in NumPy.
+
+        Ultralytics keeps an anchor when its best class score passes the threshold and that
+        class is the person, turns its box to xyxy and runs `torchvision.ops.nms`; picking
+        those few anchors (person score over the threshold, then the best class among 80)
+        here, in the same order and with the same float32 arithmetic, and running the same
+        `torchvision.ops.nms` on them gives the same rows at a fraction of the cost of
+        Ultralytics' 80 x 8400 tensor pass. Anything else (end-to-end models, several
+        outputs, half precision, a GPU, more candidates than its `max_nms`) goes to
+        Ultralytics' own NMS.
+        """
+        import torch
+        from ultralytics.utils import nms
+
+        end2end = getattr(self._backend, "end2end", False)
+
+        def ultralytics(prediction: Any) -> list[Any]:
+            found: list[Any] = nms.non_max_suppression(
+                prediction,
+                self.config.confidence,
+                self.config.nms_iou,
+                [PERSON_CLASS],
+                max_det=MAX_DETECTIONS,
+                end2end=end2end,
+            )
+            return found
+
+        if (
+            end2end
+            or not isinstance(raw, torch.Tensor)
+            or raw.ndim != 3
+            or raw.dtype != torch.float32  # half precision: Ultralytics computes in it
+            or raw.device.type != "cpu"  # on a GPU its NMS stays there
+            or raw.shape[1] < 5
+            or raw.shape[2] == _END_TO_END_WIDTH  # what Ultralytics takes for end-to-end
+        ):
+            return ultralytics(raw)
+        kept = []
+        for output, scores in zip(raw, raw.numpy(), strict=True):
+            rows = self._person_rows(scores)
+            kept.append(ultralytics(output[None])[0] if rows is None else rows)
+        return kept
+
+    def _person_rows(self, output: NDArray[np.float32]) -> Any:
+        """(K, 6) rows of one frame's (4 + classes, anchors) output, as Ultralytics' NMS
+        returns them (xyxy, score, class); None where Ultralytics must decide."""
+        import torch
+        import torchvision
+
+        person = output[4 + PERSON_CLASS]
+        anchors = np.flatnonzero(person > self.config.confidence)
+        # argmax takes the first best class, as torch's max does on ties.
+        anchors = anchors[np.argmax(output[4:, anchors], axis=0) == PERSON_CLASS]
+        if len(anchors) > _ULTRALYTICS_MAX_NMS:
+            return None
+        xywh = output[:4, anchors].T
+        half = xywh[:, 2:] / np.float32(2)
+        rows = np.empty((len(anchors), 6), np.float32)
+        rows[:, :2] = xywh[:, :2] - half
+        rows[:, 2:4] = xywh[:, :2] + half
+        rows[:, 4] = person[anchors]
+        rows[:, 5] = PERSON_CLASS
+        table = torch.from_numpy(rows)
+        if not len(rows):
+            return table
+        keep = torchvision.ops.nms(table[:, :4], table[:, 4], self.config.nms_iou)
+        return table[keep[:MAX_DETECTIONS]]
 
     def _to_tensor(self, frames: Sequence[Image]) -> Any:
         import torch
