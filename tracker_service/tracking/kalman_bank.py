@@ -19,6 +19,7 @@ the bank holds as many rows as the tracker has live tracks.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +33,7 @@ from tracker_service.tracking.kalman import (
     model_matrices,
     xyxy_to_cxcywh,
 )
+from tracker_service.tracking.track import MotionModel
 
 Floats = NDArray[np.float64]
 Rows = NDArray[np.intp]
@@ -115,6 +117,12 @@ class KalmanBank:
         if self._to_predict or self._to_update:
             self.flush()
         return np.array(self._boxes[row])
+
+    def boxes_xyxy(self, rows: Sequence[int]) -> Floats:
+        """(N, 4) xyxy boxes of several rows, one read (as `box_xyxy` row by row)."""
+        if self._to_predict or self._to_update:
+            self.flush()
+        return self._boxes[np.asarray(rows, dtype=np.intp)]
 
     def projected(self, row: int) -> tuple[Box, Floats]:
         """Mean and covariance of the predicted measurement (for gating), as `kalman`'s."""
@@ -241,3 +249,18 @@ class BankedKalman:
 
     def projected(self) -> tuple[Box, Floats]:
         return self._bank.projected(self._row)
+
+
+def boxes_xyxy(models: Sequence[MotionModel]) -> Floats:
+    """(N, 4) xyxy boxes of several tracks' motion models, as their `box_xyxy()` stacked: one
+    read of the bank when all are rows of one `KalmanBank` (the tracker's default), else one
+    call per model (any `track.MotionModel`)."""
+    if not models:
+        return np.zeros((0, 4))
+    first = models[0]
+    if isinstance(first, BankedKalman):
+        bank = first._bank
+        rows = [m._row for m in models if isinstance(m, BankedKalman) and m._bank is bank]
+        if len(rows) == len(models):
+            return bank.boxes_xyxy(rows)
+    return np.stack([m.box_xyxy() for m in models])

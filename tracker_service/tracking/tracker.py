@@ -29,7 +29,7 @@ import numpy as np
 
 from tracker_service.config import TrackerConfig, fps_to_frames
 from tracker_service.tracking.association import min_cost_matching
-from tracker_service.tracking.kalman_bank import KalmanBank
+from tracker_service.tracking.kalman_bank import KalmanBank, boxes_xyxy
 from tracker_service.tracking.stages import (
     Appearance,
     AssociationStage,
@@ -110,7 +110,7 @@ class Tracker:
         """Advance every track's motion model to the coming frame (once per frame) and
         return the predicted tracks (what the re-ID gate looks at before `update`)."""
         self._advance()
-        return tuple(track.snapshot() for track in self._tracks.values())
+        return self._snapshots()
 
     def _advance(self) -> None:
         coming = self._frame_index + 1
@@ -150,10 +150,15 @@ class Tracker:
         created = self._start_tracks(detections, unmatched_high, removed)
         return TrackerOutput(
             frame_index=self._frame_index,
-            tracks=tuple(track.snapshot() for track in self._tracks.values()),
+            tracks=self._snapshots(),
             removed=tuple(removed),
             created=tuple(created),
         )
+
+    def _snapshots(self) -> tuple[TrackSnapshot, ...]:
+        tracks = list(self._tracks.values())
+        boxes = boxes_xyxy([track.kalman for track in tracks]).tolist()  # one read for all
+        return tuple(track.snapshot(box) for track, box in zip(tracks, boxes, strict=True))
 
     def _run_stage(
         self,
