@@ -55,11 +55,22 @@ def _diagonals(std: Floats) -> Floats:
     return result
 
 
+def _is_constant_velocity(transition: Floats, observation: Floats) -> bool:
+    """F = [[I, I], [0, I]] and H = [I, 0]: the structure the batched arithmetic relies on."""
+    eye, zero = np.eye(MEASUREMENT_DIM), np.zeros((MEASUREMENT_DIM, MEASUREMENT_DIM))
+    return np.array_equal(transition, np.block([[eye, eye], [zero, eye]])) and np.array_equal(
+        observation, np.hstack([eye, zero])
+    )
+
+
 class KalmanBank:
     """Box Kalman filters of one tracker, stored and stepped together."""
 
     def __init__(self) -> None:
-        self._transition, self._observation = model_matrices()
+        transition, observation = model_matrices()
+        if not _is_constant_velocity(transition, observation):
+            raise ValueError("KalmanBank steps kalman's constant-velocity box model only")
+        self._observation = observation
         self._identity = np.eye(STATE_DIM)
         self._means = np.zeros((INITIAL_ROWS, STATE_DIM))
         self._covariances = np.zeros((INITIAL_ROWS, STATE_DIM, STATE_DIM))
@@ -168,10 +179,14 @@ class KalmanBank:
             ],
             axis=1,
         )
-        # filterpy: x = F x; P = F P F' + Q (per track: the same products, stacked).
-        means = (self._transition @ means[:, :, None])[:, :, 0]
-        transition = self._transition
-        covariances = transition @ self._covariances[rows] @ transition.T + _diagonals(std)
+        # filterpy: x = F x; P = F P F' + Q. F = [[I, I], [0, I]]: each product is a sum of
+        # one or two terms (the others are exact zeros), so the slices' sums below are the
+        # products' values to the last bit, without a matrix product.
+        means[:, :MEASUREMENT_DIM] += means[:, MEASUREMENT_DIM:]
+        transformed = self._covariances[rows]  # F P, then (F P) F'
+        transformed[:, :MEASUREMENT_DIM, :] += transformed[:, MEASUREMENT_DIM:, :]
+        transformed[:, :, :MEASUREMENT_DIM] += transformed[:, :, MEASUREMENT_DIM:]
+        covariances = transformed + _diagonals(std)
         # A width or height that shrinks through zero would make the noise model meaningless.
         collapsed = (means[:, 2] <= 0) | (means[:, 3] <= 0)
         if collapsed.any():
@@ -181,17 +196,19 @@ class KalmanBank:
         self._covariances[rows] = covariances
 
     def _update(self, rows: Rows, measurements: Floats) -> None:
-        observation = self._observation
         noise = _diagonals(_size_scaled(measurements[:, 2:4], POSITION_STD))
         means = self._means[rows][:, :, None]
         covariances = self._covariances[rows]
-        # filterpy's update, Joseph form, one track per leading index.
-        residual = measurements[:, :, None] - observation @ means
-        pht = covariances @ observation.T
-        innovation = observation @ pht + noise
+        # filterpy's update, Joseph form, one track per leading index. H = [I, 0] selects:
+        # H x, P H' and H (P H') are slices, and I - K H subtracts K from the first columns
+        # (each product is one term plus exact zeros: the same values to the last bit).
+        residual = measurements[:, :, None] - means[:, :MEASUREMENT_DIM]
+        pht = covariances[:, :, :MEASUREMENT_DIM]
+        innovation = pht[:, :MEASUREMENT_DIM, :] + noise
         gain = pht @ np.linalg.inv(innovation)
         means = means + gain @ residual
-        i_kh = self._identity - gain @ observation
+        i_kh = np.repeat(self._identity[None], len(rows), axis=0)
+        i_kh[:, :, :MEASUREMENT_DIM] = self._identity[:, :MEASUREMENT_DIM] - gain
         covariances = i_kh @ covariances @ i_kh.transpose(0, 2, 1) + (
             gain @ noise @ gain.transpose(0, 2, 1)
         )

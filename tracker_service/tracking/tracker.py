@@ -132,12 +132,10 @@ class Tracker:
         features = appearance or {}
         cfg = self.config
         scores = detections.confidence
-        bands = {
-            ScoreBand.HIGH: [int(i) for i in np.flatnonzero(scores >= cfg.high_score)],
-            ScoreBand.LOW: [
-                int(i)
-                for i in np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
-            ],
+        high = scores >= cfg.high_score
+        bands: dict[ScoreBand, list[int]] = {
+            ScoreBand.HIGH: np.flatnonzero(high).tolist(),
+            ScoreBand.LOW: np.flatnonzero((scores >= cfg.low_score) & ~high).tolist(),
         }
         pairs: list[tuple[Track, int]] = []
         for stage in self.stages:
