@@ -38,6 +38,7 @@ from tracker_service.tracking.track import MotionModel
 Floats = NDArray[np.float64]
 Rows = NDArray[np.intp]
 INITIAL_ROWS = 16
+_STATE_DIAGONAL = np.arange(STATE_DIM)
 
 
 def _size_scaled(sizes: Floats, weight: float) -> Floats:
@@ -94,7 +95,7 @@ class KalmanBank:
             [_size_scaled(sizes, 2 * POSITION_STD), _size_scaled(sizes, 10 * VELOCITY_STD)], axis=1
         )
         self._covariances[row] = _diagonals(std)[0]
-        self._refresh_boxes(np.array([row]))
+        self._refresh_boxes(np.array([row]), self._means[row][None])
         return BankedKalman(self, row)
 
     # --- what handles call -----------------------------------------------------------------
@@ -159,7 +160,6 @@ class KalmanBank:
             rows = np.fromiter(self._to_predict, dtype=np.intp)
             self._to_predict = {}
             self._predict(rows)
-            self._refresh_boxes(rows)
         if self._to_update:
             rows = np.fromiter(self._to_update, dtype=np.intp)
             boxes = np.asarray(list(self._to_update.values()), dtype=np.float64)
@@ -168,7 +168,6 @@ class KalmanBank:
             )  # cx, cy, w, h as `kalman.xyxy_to_cxcywh`
             self._to_update = {}
             self._update(rows, measurements)
-            self._refresh_boxes(rows)
 
     def _predict(self, rows: Rows) -> None:
         means = self._means[rows]
@@ -186,7 +185,9 @@ class KalmanBank:
         transformed = self._covariances[rows]  # F P, then (F P) F'
         transformed[:, :MEASUREMENT_DIM, :] += transformed[:, MEASUREMENT_DIM:, :]
         transformed[:, :, :MEASUREMENT_DIM] += transformed[:, :, MEASUREMENT_DIM:]
-        covariances = transformed + _diagonals(std)
+        # + Q, Q diagonal: added to the diagonal only (off it, + 0.0 changes nothing).
+        transformed[:, _STATE_DIAGONAL, _STATE_DIAGONAL] += np.square(std)
+        covariances = transformed
         # A width or height that shrinks through zero would make the noise model meaningless.
         collapsed = (means[:, 2] <= 0) | (means[:, 3] <= 0)
         if collapsed.any():
@@ -194,6 +195,7 @@ class KalmanBank:
             means[collapsed, 6:8] = 0.0
         self._means[rows] = means
         self._covariances[rows] = covariances
+        self._refresh_boxes(rows, means)
 
     def _update(self, rows: Rows, measurements: Floats) -> None:
         noise = _diagonals(_size_scaled(measurements[:, 2:4], POSITION_STD))
@@ -214,10 +216,12 @@ class KalmanBank:
         )
         self._means[rows] = means[:, :, 0]
         self._covariances[rows] = covariances
+        self._refresh_boxes(rows, means[:, :, 0])
 
-    def _refresh_boxes(self, rows: Rows) -> None:
-        centres = self._means[rows, 0:2]
-        half = self._means[rows, 2:4] / 2.0
+    def _refresh_boxes(self, rows: Rows, means: Floats) -> None:
+        """The xyxy boxes of `rows`, from their new (M, 8) means."""
+        centres = means[:, 0:2]
+        half = means[:, 2:4] / 2.0
         self._boxes[rows] = np.concatenate([centres - half, centres + half], axis=1)
 
     def _take_row(self) -> int:
