@@ -23,10 +23,11 @@ def frames(video_path: Path) -> list[np.ndarray]:
         return [frame for index, _, frame in source if index in FRAMES]
 
 
-def test_concurrent_callers_get_their_own_detections(
-    detector: UltralyticsDetector, frames: list[np.ndarray]
-) -> None:
-    shared = BatchingDetector(detector, max_batch=4)
+def _detect_together(
+    shared: BatchingDetector, frames: list[np.ndarray]
+) -> tuple[dict[int, Detections], set[int]]:
+    """Every frame from its own thread, all released at once: the answers by frame index,
+    and the callers' thread idents."""
     answers: dict[int, Detections] = {}
     start = threading.Barrier(len(frames))
 
@@ -39,6 +40,14 @@ def test_concurrent_callers_get_their_own_detections(
         thread.start()
     for thread in threads:
         thread.join(120)
+    return answers, {thread.ident for thread in threads if thread.ident is not None}
+
+
+def test_concurrent_callers_get_their_own_detections(
+    detector: UltralyticsDetector, frames: list[np.ndarray]
+) -> None:
+    shared = BatchingDetector(detector, max_batch=4)
+    answers, _ = _detect_together(shared, frames)
     shared.close()
     assert sorted(answers) == list(range(len(frames)))
     for index, frame in enumerate(frames):
@@ -90,22 +99,10 @@ def test_callers_waiting_are_served_in_arrival_order_as_batches(
 ) -> None:
     recorder = _ThreadRecorder(detector)
     shared = BatchingDetector(recorder, max_batch=2)
-    done: list[int] = []
-    start = threading.Barrier(len(frames))
-
-    def call(index: int) -> None:
-        start.wait()
-        shared.detect(frames[index])
-        done.append(index)
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(frames))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    answers, callers = _detect_together(shared, frames)
     shared.close()
-    assert sorted(done) == list(range(len(frames)))
+    assert sorted(answers) == list(range(len(frames)))
     assert shared.frames == len(frames)
     assert sum(recorder.sizes) == len(frames)
     assert max(recorder.sizes) <= 2  # bounded batches
-    assert set(recorder.threads) <= {thread.ident for thread in threads}  # callers run it
+    assert set(recorder.threads) <= callers  # the callers' own threads run the model
