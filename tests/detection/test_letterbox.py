@@ -51,3 +51,13 @@ def test_any_frame_shape_matches_ultralytics_preprocess(
         np.testing.assert_array_equal(builder.build([frame]), predictor.preprocess([frame]).numpy())
         frame = 255 - frame
     assert builder._layouts[shape] is not None  # built here, not by Ultralytics' fallback
+
+
+def test_batches_of_several_sizes_share_one_buffer(
+    detector: UltralyticsDetector, video_frames: list[np.ndarray]
+) -> None:
+    builder, predictor = _builder(detector)
+    for count in (3, 1, 2, 3):
+        batch = video_frames[:count]
+        np.testing.assert_array_equal(builder.build(batch), predictor.preprocess(batch).numpy())
+    assert len(builder._buffers) == 1

@@ -79,8 +79,8 @@ class InputBuilder:
         self._preprocess = preprocess
         # Frame shape -> its layout, or None where Ultralytics' own path must be used.
         self._layouts: dict[tuple[int, ...], _Layout | None] = {}
-        # (batch size, frame shape) -> an input buffer whose padding is already written.
-        self._buffers: dict[tuple[int, tuple[int, ...]], Blob] = {}
+        # Frame shape -> an input buffer whose padding is already written.
+        self._buffers: dict[tuple[int, ...], Blob] = {}
 
     def build(self, frames: Sequence[Image]) -> Blob:
         """The network input of `frames` (all of one shape): (N, 3, H, W) float32 in [0, 1].
@@ -119,15 +119,16 @@ class InputBuilder:
         return layout
 
     def _padded_buffer(self, count: int, shape: tuple[int, ...], layout: _Layout) -> Blob:
-        key = (count, shape)
-        buffer = self._buffers.get(key)
-        if buffer is None:
+        """The first `count` inputs of this frame shape's buffer (grown to the largest batch
+        seen), padding already written."""
+        buffer = self._buffers.get(shape)
+        if buffer is None or len(buffer) < count:
             if len(self._buffers) >= _MAX_KEPT:
                 self._buffers.clear()
             buffer = np.empty((count, 3, *layout.input_hw), np.float32)
             buffer.fill(layout.pad_value)  # the picture's rectangle is written per frame
-            self._buffers[key] = buffer
-        return buffer
+            self._buffers[shape] = buffer
+        return buffer[:count]
 
     @staticmethod
     def _write(planes: Blob, frame: Image, layout: _Layout) -> None:
