@@ -102,12 +102,8 @@ def min_cost_matching(cost: CostMatrix, max_cost: float) -> Matching:
     # Clip so that the solver never sees inf and infeasible pairs cannot win by accident.
     bounded = np.minimum(cost, INFEASIBLE)
     row_index, col_index = linear_sum_assignment(bounded)
-    matches = tuple(
-        (int(r), int(c))
-        for r, c in zip(row_index, col_index, strict=True)
-        if bounded[r, c] <= max_cost
-    )
-    return Matching(matches)
+    kept = bounded[row_index, col_index] <= max_cost
+    return Matching(tuple(zip(row_index[kept].tolist(), col_index[kept].tolist(), strict=True)))
 
 
 def assignment_margins(similarity: NDArray[np.floating]) -> NDArray[np.float64]:

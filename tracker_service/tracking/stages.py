@@ -92,6 +92,8 @@ class FusedCost:
     def __call__(self, candidates: Candidates) -> CostMatrix:
         cost = IouCost(self.config.iou_buffer)(candidates)
         tracks, detections, rows = candidates.tracks, candidates.detections, candidates.rows
+        if detections.embeddings is None or not candidates.features:
+            return cost  # no appearance on one side: motion only
         appearance_cost, available = _appearance(tracks, detections, rows, candidates.features)
         if not available.any():
             return cost
