@@ -39,6 +39,7 @@ Floats = NDArray[np.float64]
 Rows = NDArray[np.intp]
 INITIAL_ROWS = 16
 _STATE_DIAGONAL = np.arange(STATE_DIM)
+_MEASUREMENT_DIAGONAL = np.arange(MEASUREMENT_DIM)
 
 
 def _size_scaled(sizes: Floats, weight: float) -> Floats:
@@ -198,7 +199,9 @@ class KalmanBank:
         self._refresh_boxes(rows, means)
 
     def _update(self, rows: Rows, measurements: Floats) -> None:
-        noise = _diagonals(_size_scaled(measurements[:, 2:4], POSITION_STD))
+        # R is diagonal: kept as its diagonal, added to the diagonal of H P H', and K R is K
+        # with column j scaled by R[j, j] (one non-zero term a product, the same values).
+        noise = np.square(_size_scaled(measurements[:, 2:4], POSITION_STD))
         means = self._means[rows][:, :, None]
         covariances = self._covariances[rows]
         # filterpy's update, Joseph form, one track per leading index. H = [I, 0] selects:
@@ -206,13 +209,14 @@ class KalmanBank:
         # (each product is one term plus exact zeros: the same values to the last bit).
         residual = measurements[:, :, None] - means[:, :MEASUREMENT_DIM]
         pht = covariances[:, :, :MEASUREMENT_DIM]
-        innovation = pht[:, :MEASUREMENT_DIM, :] + noise
+        innovation = pht[:, :MEASUREMENT_DIM, :].copy()
+        innovation[:, _MEASUREMENT_DIAGONAL, _MEASUREMENT_DIAGONAL] += noise
         gain = pht @ np.linalg.inv(innovation)
         means = means + gain @ residual
         i_kh = np.repeat(self._identity[None], len(rows), axis=0)
         i_kh[:, :, :MEASUREMENT_DIM] = self._identity[:, :MEASUREMENT_DIM] - gain
         covariances = i_kh @ covariances @ i_kh.transpose(0, 2, 1) + (
-            gain @ noise @ gain.transpose(0, 2, 1)
+            (gain * noise[:, None, :]) @ gain.transpose(0, 2, 1)
         )
         self._means[rows] = means[:, :, 0]
         self._covariances[rows] = covariances
