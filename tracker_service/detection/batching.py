@@ -102,7 +102,9 @@ class BatchingDetector:
     def _run_until_answered(self, request: _Request) -> None:
         try:
             while not request.answered:
-                self._run(self._next_batch())
+                batch = self._next_batch()  # empty once closed: then every request is answered
+                if batch:
+                    self._run(batch)
         finally:
             self._hand_over()
 
