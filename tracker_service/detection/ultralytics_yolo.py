@@ -36,6 +36,11 @@ _ULTRALYTICS_MAX_NMS = 30000  # `non_max_suppression`'s max_nms: above it, it so
 Image = NDArray[np.uint8]
 
 
+def _to_numpy(values: Any) -> NDArray[np.float32]:
+    """A NumPy array of NumPy rows or of a tensor (on any device)."""
+    return values if isinstance(values, np.ndarray) else values.cpu().numpy()
+
+
 def pick_device(requested: str) -> str:
     """`auto` becomes the first CUDA device when there is one, else the CPU."""
     if requested != "auto":
@@ -143,12 +148,12 @@ class UltralyticsDetector:
         results = []
         found: Any
         for found, frame in zip(kept, frames, strict=True):
+            if not len(found):
+                results.append(Detections.empty())
+                continue
+            # Ultralytics' own scaling, on NumPy rows as on tensors (the same float32 values).
             boxes: Any = ops.scale_boxes(batch.shape[2:], found[:, :4], frame.shape)
-            results.append(
-                Detections(boxes.cpu().numpy(), found[:, 4].cpu().numpy())
-                if len(found)
-                else Detections.empty()
-            )
+            results.append(Detections(_to_numpy(boxes), _to_numpy(found[:, 4])))
         return results
 
     def _non_max_suppression(self, raw: Any) -> list[Any]:
@@ -195,9 +200,9 @@ class UltralyticsDetector:
             kept.append(ultralytics(output[None])[0] if rows is None else rows)
         return kept
 
-    def _person_rows(self, output: NDArray[np.float32]) -> Any:
+    def _person_rows(self, output: NDArray[np.float32]) -> NDArray[np.float32] | None:
         """(K, 6) rows of one frame's (4 + classes, anchors) output, as Ultralytics' NMS
-        returns them (xyxy, score, class); None where Ultralytics must decide."""
+        returns them (xyxy, score, class), in NumPy; None where Ultralytics must decide."""
         import torch
         import torchvision
 
@@ -214,11 +219,12 @@ class UltralyticsDetector:
         rows[:, 2:4] = xywh[:, :2] + half
         rows[:, 4] = person[anchors]
         rows[:, 5] = PERSON_CLASS
-        table = torch.from_numpy(rows)
         if not len(rows):
-            return table
+            return rows
+        table = torch.from_numpy(rows)
         keep = torchvision.ops.nms(table[:, :4], table[:, 4], self.config.nms_iou)
-        return table[keep[:MAX_DETECTIONS]]
+        kept: NDArray[np.float32] = rows[keep[:MAX_DETECTIONS].numpy()]
+        return kept
 
     def _to_tensor(self, frames: Sequence[Image]) -> Any:
         import torch
