@@ -164,7 +164,11 @@ def measure_ours(
     side = Side("ours-motion" if motion else "ours", cameras)
     data = tmp / f"{side.name}-{cameras}"
     data.mkdir()
-    env = {"TRACKER_CONFIG": str(REPO_ROOT / "configs" / "local-assets.yaml")}
+    env = {
+        "TRACKER_CONFIG": str(REPO_ROOT / "configs" / "local-assets.yaml"),
+        # The camera is on loopback, which the stream policy refuses unless it is listed.
+        "TRACKER_STREAMS__ALLOWED_NETWORKS": '["127.0.0.0/8"]',
+    }
     if motion:
         env["TRACKER_MOTION__CAMERAS"] = "true"
     service = ServiceProcess(data, env=env)

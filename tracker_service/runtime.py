@@ -66,8 +66,8 @@ def load_models(config: Config) -> Models:
     # The gallery must only ever compare embeddings of one model: bind it to the weights.
     embedder_id = f"{model_file.name}:{sha256_of(model_file)[:16]}"
     _warm_up(detector, embedder, config.detector.imgsz)
-    # One detector worker serves every stream and job: the frames waiting run as one batch,
-    # in arrival order (a model must not run in two threads at once anyway).
+    # One detector serves every stream and job: the frames waiting run as one batch, in
+    # arrival order, one caller at a time (a model must not run in two threads at once).
     shared = BatchingDetector(detector, config.detector.max_batch)
     return Models(shared, SerialEmbedder(embedder), info, embedder_id)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from tracker_service.detection.ultralytics_yolo import PERSON_CLASS, UltralyticsDetector
 from tracker_service.video_file import VideoFileSource
@@ -60,3 +61,30 @@ def test_a_batch_gives_each_frame_its_own_detections(
         np.testing.assert_array_equal(detections.xyxy, alone.xyxy)
         np.testing.assert_array_equal(detections.confidence, alone.confidence)
     assert detector.detect_batch([]) == []
+
+
+@pytest.mark.parametrize("confidence", [0.0, 0.1, 0.5])
+def test_person_nms_gives_ultralytics_rows(
+    detector: UltralyticsDetector, frames: list[np.ndarray], confidence: float
+) -> None:
+    """The NumPy candidate pick + torchvision NMS returns Ultralytics' NMS rows exactly
+    (confidence 0: every anchor a candidate, cut at max_det)."""
+    from ultralytics.utils import nms
+
+    config = detector.config
+    detector.config = config.model_copy(update={"confidence": confidence})
+    try:
+        raw = detector._backend(detector._to_tensor(frames[:1]))
+        for frame in frames[1:]:
+            raw = torch.cat([raw, detector._backend(detector._to_tensor([frame]))])
+        ours = detector._non_max_suppression(raw)
+        theirs = nms.non_max_suppression(
+            raw, confidence, config.nms_iou, [PERSON_CLASS], max_det=300
+        )
+    finally:
+        detector.config = config
+    assert len(ours) == len(theirs) == len(frames)
+    for mine, reference in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(np.asarray(mine), reference.numpy())
+        assert np.asarray(mine).dtype == np.float32
+    assert sum(len(rows) for rows in ours) > 0

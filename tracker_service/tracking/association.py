@@ -32,7 +32,8 @@ def iou_matrix(boxes_a: NDArray[np.floating], boxes_b: NDArray[np.floating]) -> 
         return np.zeros((len(a), len(b)))
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    overlap = np.clip(bottom_right - top_left, 0.0, None).prod(axis=2)
+    sides = np.maximum(bottom_right - top_left, 0.0)
+    overlap = sides[:, :, 0] * sides[:, :, 1]
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - overlap
@@ -47,7 +48,7 @@ def buffered(boxes: NDArray[np.floating], scale: float) -> NDArray[np.float64]:
     more than their own width between two processed frames: fast walkers, low frame rates,
     or a stream that skips frames to stay live.
     """
-    result = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+    result = np.array(boxes, dtype=np.float64).reshape(-1, 4)  # a copy, grown in place
     if scale == 0.0 or len(result) == 0:
         return result
     margin = scale * (result[:, 2:] - result[:, :2])
@@ -101,12 +102,8 @@ def min_cost_matching(cost: CostMatrix, max_cost: float) -> Matching:
     # Clip so that the solver never sees inf and infeasible pairs cannot win by accident.
     bounded = np.minimum(cost, INFEASIBLE)
     row_index, col_index = linear_sum_assignment(bounded)
-    matches = tuple(
-        (int(r), int(c))
-        for r, c in zip(row_index, col_index, strict=True)
-        if bounded[r, c] <= max_cost
-    )
-    return Matching(matches)
+    kept = bounded[row_index, col_index] <= max_cost
+    return Matching(tuple(zip(row_index[kept].tolist(), col_index[kept].tolist(), strict=True)))
 
 
 def assignment_margins(similarity: NDArray[np.floating]) -> NDArray[np.float64]:

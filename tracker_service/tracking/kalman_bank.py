@@ -19,6 +19,7 @@ the bank holds as many rows as the tracker has live tracks.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,10 +33,13 @@ from tracker_service.tracking.kalman import (
     model_matrices,
     xyxy_to_cxcywh,
 )
+from tracker_service.tracking.track import MotionModel
 
 Floats = NDArray[np.float64]
 Rows = NDArray[np.intp]
 INITIAL_ROWS = 16
+_STATE_DIAGONAL = np.arange(STATE_DIM)
+_MEASUREMENT_DIAGONAL = np.arange(MEASUREMENT_DIM)
 
 
 def _size_scaled(sizes: Floats, weight: float) -> Floats:
@@ -53,11 +57,22 @@ def _diagonals(std: Floats) -> Floats:
     return result
 
 
+def _is_constant_velocity(transition: Floats, observation: Floats) -> bool:
+    """F = [[I, I], [0, I]] and H = [I, 0]: the structure the batched arithmetic relies on."""
+    eye, zero = np.eye(MEASUREMENT_DIM), np.zeros((MEASUREMENT_DIM, MEASUREMENT_DIM))
+    return np.array_equal(transition, np.block([[eye, eye], [zero, eye]])) and np.array_equal(
+        observation, np.hstack([eye, zero])
+    )
+
+
 class KalmanBank:
     """Box Kalman filters of one tracker, stored and stepped together."""
 
     def __init__(self) -> None:
-        self._transition, self._observation = model_matrices()
+        transition, observation = model_matrices()
+        if not _is_constant_velocity(transition, observation):
+            raise ValueError("KalmanBank steps kalman's constant-velocity box model only")
+        self._observation = observation
         self._identity = np.eye(STATE_DIM)
         self._means = np.zeros((INITIAL_ROWS, STATE_DIM))
         self._covariances = np.zeros((INITIAL_ROWS, STATE_DIM, STATE_DIM))
@@ -81,7 +96,7 @@ class KalmanBank:
             [_size_scaled(sizes, 2 * POSITION_STD), _size_scaled(sizes, 10 * VELOCITY_STD)], axis=1
         )
         self._covariances[row] = _diagonals(std)[0]
-        self._refresh_boxes(np.array([row]))
+        self._refresh_boxes(np.array([row]), self._means[row][None])
         return BankedKalman(self, row)
 
     # --- what handles call -----------------------------------------------------------------
@@ -116,6 +131,12 @@ class KalmanBank:
             self.flush()
         return np.array(self._boxes[row])
 
+    def boxes_xyxy(self, rows: Sequence[int]) -> Floats:
+        """(N, 4) xyxy boxes of several rows, one read (as `box_xyxy` row by row)."""
+        if self._to_predict or self._to_update:
+            self.flush()
+        return self._boxes[np.asarray(rows, dtype=np.intp)]
+
     def projected(self, row: int) -> tuple[Box, Floats]:
         """Mean and covariance of the predicted measurement (for gating), as `kalman`'s."""
         if self._to_predict or self._to_update:
@@ -140,7 +161,6 @@ class KalmanBank:
             rows = np.fromiter(self._to_predict, dtype=np.intp)
             self._to_predict = {}
             self._predict(rows)
-            self._refresh_boxes(rows)
         if self._to_update:
             rows = np.fromiter(self._to_update, dtype=np.intp)
             boxes = np.asarray(list(self._to_update.values()), dtype=np.float64)
@@ -149,7 +169,6 @@ class KalmanBank:
             )  # cx, cy, w, h as `kalman.xyxy_to_cxcywh`
             self._to_update = {}
             self._update(rows, measurements)
-            self._refresh_boxes(rows)
 
     def _predict(self, rows: Rows) -> None:
         means = self._means[rows]
@@ -160,10 +179,16 @@ class KalmanBank:
             ],
             axis=1,
         )
-        # filterpy: x = F x; P = F P F' + Q (per track: the same products, stacked).
-        means = (self._transition @ means[:, :, None])[:, :, 0]
-        transition = self._transition
-        covariances = transition @ self._covariances[rows] @ transition.T + _diagonals(std)
+        # filterpy: x = F x; P = F P F' + Q. F = [[I, I], [0, I]]: each product is a sum of
+        # one or two terms (the others are exact zeros), so the slices' sums below are the
+        # products' values to the last bit, without a matrix product.
+        means[:, :MEASUREMENT_DIM] += means[:, MEASUREMENT_DIM:]
+        transformed = self._covariances[rows]  # F P, then (F P) F'
+        transformed[:, :MEASUREMENT_DIM, :] += transformed[:, MEASUREMENT_DIM:, :]
+        transformed[:, :, :MEASUREMENT_DIM] += transformed[:, :, MEASUREMENT_DIM:]
+        # + Q, Q diagonal: added to the diagonal only (off it, + 0.0 changes nothing).
+        transformed[:, _STATE_DIAGONAL, _STATE_DIAGONAL] += np.square(std)
+        covariances = transformed
         # A width or height that shrinks through zero would make the noise model meaningless.
         collapsed = (means[:, 2] <= 0) | (means[:, 3] <= 0)
         if collapsed.any():
@@ -171,28 +196,36 @@ class KalmanBank:
             means[collapsed, 6:8] = 0.0
         self._means[rows] = means
         self._covariances[rows] = covariances
+        self._refresh_boxes(rows, means)
 
     def _update(self, rows: Rows, measurements: Floats) -> None:
-        observation = self._observation
-        noise = _diagonals(_size_scaled(measurements[:, 2:4], POSITION_STD))
+        # R is diagonal: kept as its diagonal, added to the diagonal of H P H', and K R is K
+        # with column j scaled by R[j, j] (one non-zero term a product, the same values).
+        noise = np.square(_size_scaled(measurements[:, 2:4], POSITION_STD))
         means = self._means[rows][:, :, None]
         covariances = self._covariances[rows]
-        # filterpy's update, Joseph form, one track per leading index.
-        residual = measurements[:, :, None] - observation @ means
-        pht = covariances @ observation.T
-        innovation = observation @ pht + noise
+        # filterpy's update, Joseph form, one track per leading index. H = [I, 0] selects:
+        # H x, P H' and H (P H') are slices, and I - K H subtracts K from the first columns
+        # (each product is one term plus exact zeros: the same values to the last bit).
+        residual = measurements[:, :, None] - means[:, :MEASUREMENT_DIM]
+        pht = covariances[:, :, :MEASUREMENT_DIM]
+        innovation = pht[:, :MEASUREMENT_DIM, :].copy()
+        innovation[:, _MEASUREMENT_DIAGONAL, _MEASUREMENT_DIAGONAL] += noise
         gain = pht @ np.linalg.inv(innovation)
         means = means + gain @ residual
-        i_kh = self._identity - gain @ observation
+        i_kh = np.repeat(self._identity[None], len(rows), axis=0)
+        i_kh[:, :, :MEASUREMENT_DIM] = self._identity[:, :MEASUREMENT_DIM] - gain
         covariances = i_kh @ covariances @ i_kh.transpose(0, 2, 1) + (
-            gain @ noise @ gain.transpose(0, 2, 1)
+            (gain * noise[:, None, :]) @ gain.transpose(0, 2, 1)
         )
         self._means[rows] = means[:, :, 0]
         self._covariances[rows] = covariances
+        self._refresh_boxes(rows, means[:, :, 0])
 
-    def _refresh_boxes(self, rows: Rows) -> None:
-        centres = self._means[rows, 0:2]
-        half = self._means[rows, 2:4] / 2.0
+    def _refresh_boxes(self, rows: Rows, means: Floats) -> None:
+        """The xyxy boxes of `rows`, from their new (M, 8) means."""
+        centres = means[:, 0:2]
+        half = means[:, 2:4] / 2.0
         self._boxes[rows] = np.concatenate([centres - half, centres + half], axis=1)
 
     def _take_row(self) -> int:
@@ -241,3 +274,18 @@ class BankedKalman:
 
     def projected(self) -> tuple[Box, Floats]:
         return self._bank.projected(self._row)
+
+
+def boxes_xyxy(models: Sequence[MotionModel]) -> Floats:
+    """(N, 4) xyxy boxes of several tracks' motion models, as their `box_xyxy()` stacked: one
+    read of the bank when all are rows of one `KalmanBank` (the tracker's default), else one
+    call per model (any `track.MotionModel`)."""
+    if not models:
+        return np.zeros((0, 4))
+    first = models[0]
+    if isinstance(first, BankedKalman):
+        bank = first._bank
+        rows = [m._row for m in models if isinstance(m, BankedKalman) and m._bank is bank]
+        if len(rows) == len(models):
+            return bank.boxes_xyxy(rows)
+    return np.stack([m.box_xyxy() for m in models])

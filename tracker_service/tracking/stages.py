@@ -26,6 +26,7 @@ from tracker_service.tracking.association import (
     iou_matrix,
 )
 from tracker_service.tracking.kalman import squared_mahalanobis, xyxy_to_cxcywh
+from tracker_service.tracking.kalman_bank import boxes_xyxy
 from tracker_service.tracking.track import Track
 from tracker_service.types import Detections, FloatArray, TrackState
 
@@ -74,7 +75,7 @@ class IouCost:
 
     def __call__(self, candidates: Candidates) -> CostMatrix:
         boxes = candidates.detections.xyxy[list(candidates.rows)]
-        predicted = np.stack([t.kalman.box_xyxy() for t in candidates.tracks])
+        predicted = boxes_xyxy([t.kalman for t in candidates.tracks])
         result: CostMatrix = 1.0 - iou_matrix(
             buffered(predicted, self.buffer), buffered(boxes, self.buffer)
         )
@@ -91,6 +92,8 @@ class FusedCost:
     def __call__(self, candidates: Candidates) -> CostMatrix:
         cost = IouCost(self.config.iou_buffer)(candidates)
         tracks, detections, rows = candidates.tracks, candidates.detections, candidates.rows
+        if detections.embeddings is None or not candidates.features:
+            return cost  # no appearance on one side: motion only
         appearance_cost, available = _appearance(tracks, detections, rows, candidates.features)
         if not available.any():
             return cost

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,8 +38,9 @@ class Track:
     detection_index: int = -1
     refound: bool = False
 
-    def snapshot(self) -> TrackSnapshot:
-        x1, y1, x2, y2 = self.kalman.box_xyxy().tolist()
+    def snapshot(self, box: Sequence[float] | None = None) -> TrackSnapshot:
+        """This track as reported; `box`: its filter's `box_xyxy()` when already read."""
+        x1, y1, x2, y2 = self.kalman.box_xyxy().tolist() if box is None else box
         return TrackSnapshot(
             track_id=self.track_id,
             state=self.state,

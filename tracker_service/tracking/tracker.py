@@ -30,7 +30,7 @@ import numpy as np
 from tracker_service.config import fps_to_frames
 from tracker_service.config_tracker import TrackerConfig
 from tracker_service.tracking.association import min_cost_matching
-from tracker_service.tracking.kalman_bank import KalmanBank
+from tracker_service.tracking.kalman_bank import KalmanBank, boxes_xyxy
 from tracker_service.tracking.stages import (
     Appearance,
     AssociationStage,
@@ -112,7 +112,7 @@ class Tracker:
         """Advance every track's motion model to the coming frame (once per frame) and
         return the predicted tracks (what the re-ID gate looks at before `update`)."""
         self._advance()
-        return tuple(track.snapshot() for track in self._tracks.values())
+        return self._snapshots()
 
     def _advance(self) -> None:
         coming = self._frame_index + 1
@@ -134,12 +134,10 @@ class Tracker:
         features = appearance or {}
         cfg = self.config
         scores = detections.confidence
-        bands = {
-            ScoreBand.HIGH: [int(i) for i in np.flatnonzero(scores >= cfg.high_score)],
-            ScoreBand.LOW: [
-                int(i)
-                for i in np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
-            ],
+        high = scores >= cfg.high_score
+        bands: dict[ScoreBand, list[int]] = {
+            ScoreBand.HIGH: np.flatnonzero(high).tolist(),
+            ScoreBand.LOW: np.flatnonzero((scores >= cfg.low_score) & ~high).tolist(),
         }
         pairs: list[tuple[Track, int]] = []
         for stage in self.stages:
@@ -152,10 +150,15 @@ class Tracker:
         created = self._start_tracks(detections, unmatched_high, removed)
         return TrackerOutput(
             frame_index=self._frame_index,
-            tracks=tuple(track.snapshot() for track in self._tracks.values()),
+            tracks=self._snapshots(),
             removed=tuple(removed),
             created=tuple(created),
         )
+
+    def _snapshots(self) -> tuple[TrackSnapshot, ...]:
+        tracks = list(self._tracks.values())
+        boxes = boxes_xyxy([track.kalman for track in tracks]).tolist()  # one read for all
+        return tuple(track.snapshot(box) for track, box in zip(tracks, boxes, strict=True))
 
     def _run_stage(
         self,
