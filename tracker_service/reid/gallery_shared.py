@@ -236,7 +236,12 @@ class SharedGallery:
         """Write every changed sighting (and identities' first/last seen) to the database;
         `GalleryUnavailableError` keeps them for the next flush."""
         with self._buffer_lock:
-            pending = [*self._ended, *self._open_sightings.dirty()]
+            # One lock order for every node (identity rows updated in ascending id): two
+            # nodes flushing the same identities at once must not deadlock each other.
+            pending = sorted(
+                [*self._ended, *self._open_sightings.dirty()],
+                key=lambda s: (s.identity_id, s.source, s.track_id),
+            )
             if not pending:
                 return
             rows = []
