@@ -5,10 +5,10 @@ from __future__ import annotations
 from tracker_service.identity.decision import (
     MATCH_SIMILARITY,
     Candidate,
-    StrangerScale,
     decide,
     within_reach,
 )
+from tracker_service.identity.strangers import KnownStrangers, StrangerScale
 
 
 def test_a_clear_match_is_taken() -> None:
@@ -66,3 +66,26 @@ def test_no_relative_match_where_strangers_look_alike() -> None:
     for _ in range(10):
         strangers.add(0.62)  # known strangers of this scene reach 0.62
     assert decide([Candidate(1, 0.70), Candidate(2, 0.40)], strangers).identity_id is None
+
+
+def test_a_twin_of_the_best_candidate_is_not_someone_else() -> None:
+    # Identities 1 and 2 are one person recorded twice (near and far, two cameras): a track
+    # that looks like both is that person, not someone new (who would be a third record).
+    candidates = [Candidate(1, 0.80), Candidate(2, 0.78), Candidate(3, 0.55)]
+    assert decide(candidates).identity_id is None  # without knowing: within the margin
+    twins = {frozenset((1, 2))}
+    decision = decide(candidates, twins=lambda a, b: frozenset((a, b)) in twins)
+    assert (decision.identity_id, decision.reason) == (1, "match")
+    # A twin is no "someone else" to stand out from either: nobody left to compare with.
+    assert decide([Candidate(1, 0.66), Candidate(2, 0.40)], twins=lambda a, b: True).reason == "new"
+
+
+def test_known_strangers_are_remembered_boundedly() -> None:
+    known = KnownStrangers(kept=2)
+    known.add(1, 2)
+    known.add(3, 1)
+    assert known.apart(2, 1) and known.apart(1, 3) and not known.apart(2, 3)
+    known.add(2, 3)  # the oldest pair is forgotten
+    assert not known.apart(1, 2) and known.apart(2, 3)
+    known.add(4, 4)  # one identity is no pair
+    assert not known.apart(4, 4)

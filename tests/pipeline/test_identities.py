@@ -275,3 +275,27 @@ def test_the_guard_asks_to_split_a_track_whose_looks_changed_person() -> None:
     stream.embed(1, person=1, samples=3)
     changes = stream.frame(snapshot(1))
     assert changes.split == {1: 4}  # from its fifth view on, someone else
+
+
+def test_a_person_recorded_twice_is_recognised_not_recorded_a_third_time() -> None:
+    # Another camera recorded the person a second time (from afar, another side): two
+    # identities never seen together, alike (0.83). A track like both is that person,
+    # matched to the closer record, where a margin alone would make a third.
+    stream = Stream()
+    near = stream.gallery.create(_look(0, 2, 0.92))
+    far = stream.gallery.create(_look(0, 3, 0.90))
+    stream.embed(1, person=0)
+    stream.frame(snapshot(1))
+    assert stream.book.identity_of(1) == near and len(stream.gallery) == len({near, far})
+
+
+def test_two_alike_people_seen_together_are_no_twins() -> None:
+    stream = Stream()
+    stream.embed(1, person=0, look=_look(0, 2, 0.92))
+    stream.embed(2, person=0, look=_look(0, 3, 0.90))
+    stream.frame(snapshot(1, x=0.0), snapshot(2, x=60.0))  # two people, alike
+    first, second = stream.book.identity_of(1), stream.book.identity_of(2)
+    stream.end(1, 2)
+    stream.embed(3, person=0)
+    stream.frame(snapshot(3, x=300.0))
+    assert stream.book.identity_of(3) not in {None, first, second}

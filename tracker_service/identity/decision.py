@@ -36,11 +36,12 @@ mean of 3+ views), so a second identity within it is indistinguishable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from tracker_service.identity.strangers import StrangerScale
 from tracker_service.types import FloatArray
 
 MATCH_SIMILARITY = 0.72
@@ -48,43 +49,13 @@ MATCH_MARGIN = 0.05
 RELATIVE_FLOOR = 0.60
 RELATIVE_MARGIN = 0.20
 CONTINUATION_SIMILARITY = 0.60
+TWIN_SIMILARITY = 0.60
 CONTINUATION_S = 4.0
 # How far a person may have moved, in their own box heights: half a height (the box jitters
 # and a walker is about half a height wide), plus one a second (walking pace, 1.4 m/s, is
 # about 0.8 heights a second).
 REACH_BASE_HEIGHTS = 0.5
 REACH_HEIGHTS_PER_S = 1.0
-
-
-# Known strangers: pairs of identities seen in one frame (so certainly two people). The
-# embedder's spread differs between scenes (small, low-resolution people look more alike:
-# strangers' set means reach 0.8 on a 480x360 campus), so the cuts rise above what strangers
-# reach *in this scene*: the most alike pair of known strangers seen so far, plus the margin.
-STRANGER_QUANTILE = 1.0
-STRANGERS_KEPT = 512
-MIN_STRANGER_PAIRS = 10
-
-
-class StrangerScale:
-    """How alike known strangers look in this scene (bounded: the latest pairs)."""
-
-    def __init__(self) -> None:
-        self._values: list[float] = []
-
-    def add(self, similarity: float) -> None:
-        self._values.append(similarity)
-        if len(self._values) > STRANGERS_KEPT:
-            del self._values[0]
-
-    def high(self) -> float | None:
-        if len(self._values) < MIN_STRANGER_PAIRS:
-            return None
-        return float(np.quantile(self._values, STRANGER_QUANTILE))
-
-    def median(self) -> float | None:
-        if len(self._values) < MIN_STRANGER_PAIRS:
-            return None
-        return float(np.median(self._values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +83,13 @@ def decide(
     candidates: Sequence[Candidate],
     strangers: StrangerScale | None = None,
     margin: float = MATCH_MARGIN,
+    twins: Callable[[int, int], bool] | None = None,
 ) -> Decision:
-    """The identity for a track given the gallery's `candidates` (best first or not)."""
+    """The identity for a track given the gallery's `candidates` (best first or not).
+
+    `twins(a, b)`: whether identities `a` and `b` may be one person recorded twice (a
+    camera that saw them in poor light or from afar made a second identity). A twin of the
+    best candidate is not someone else: it does not count against the margin."""
     match_similarity, continuation_similarity = MATCH_SIMILARITY, CONTINUATION_SIMILARITY
     high = strangers.high() if strangers is not None else None
     if high is not None:
@@ -130,10 +106,13 @@ def decide(
         return Decision(near[0].identity_id, near[0].similarity, "continuation")
     if ranked:
         best = ranked[0]
-        second = ranked[1].similarity if len(ranked) > 1 else 0.0
+        others = [
+            c for c in ranked[1:] if twins is None or not twins(best.identity_id, c.identity_id)
+        ]
+        second = others[0].similarity if others else 0.0
         if best.similarity >= match_similarity and best.similarity - second >= margin:
             return Decision(best.identity_id, best.similarity, "match")
-        if len(ranked) > 1 and _far_ahead(best.similarity, max(second, high or 0.0)):
+        if others and _far_ahead(best.similarity, max(second, high or 0.0)):
             return Decision(best.identity_id, best.similarity, "relative")
     return Decision(None, ranked[0].similarity if ranked else 0.0, "new")
 

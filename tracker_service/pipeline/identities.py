@@ -34,14 +34,15 @@ from dataclasses import dataclass, field
 from tracker_service.identity.consistency import MIN_SIDE, best_change_point
 from tracker_service.identity.continuation import LastSeen, at_edge
 from tracker_service.identity.decision import (
+    TWIN_SIMILARITY,
     Candidate,
     Decision,
-    StrangerScale,
     decide,
     set_similarity,
     within_reach,
 )
 from tracker_service.identity.evidence import ViewBook
+from tracker_service.identity.strangers import KnownStrangers, StrangerScale
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.thumbnails import encode_thumbnail
 from tracker_service.reid.identity_gallery import GalleryUnavailableError, IdentityGallery
@@ -98,6 +99,7 @@ class IdentityBook:
         self.identities_seen: set[int] = set()
         self.revisions = 0
         self.strangers = StrangerScale()
+        self.known_strangers = KnownStrangers()
         # Why the gallery's database cannot be reached, while it cannot: tracking goes on,
         # new tracks stay unresolved and are resolved once it is back.
         self.gallery_error: str | None = None
@@ -218,7 +220,7 @@ class IdentityBook:
         in_view = self._in_view(track, visible)
         if views is not None and good >= self.samples_needed:
             query = views.mean()
-            decision = decide(self._candidates(query, track, in_view), self.strangers)
+            decision = self._decide(query, track, in_view)
         else:
             entry = self.cache.entry(track.track_id)
             if entry is None or track.age < self.timeout_frames:
@@ -237,13 +239,16 @@ class IdentityBook:
         self.identities_seen.add(identity)
         if not held.provisional:
             self._learn(track.track_id, held)
-            self._note_strangers(track.track_id, in_view)
+            self._note_strangers(track.track_id, held.identity, in_view)
 
     def _decide_at_end(self, track_id: int, held: _Held) -> None:
         """A track that ends still provisional (seen briefly, or on a busy machine that
-        processed few of its frames) is decided once more from all the good views it had, if
-        it had as many as a first decision needs: its identity may be someone known."""
-        enough = self.views.count(track_id) >= self.samples_needed
+        processed few of its frames) is decided once more from all the good views it had: its
+        identity may be someone known. An identity made for the track is decided on any good
+        view (left alone it is a certain duplicate of whoever the person is); a match taken
+        early needs as many views as a first decision."""
+        needed = 1 if held.created else self.samples_needed
+        enough = self.views.count(track_id) >= needed
         if held.provisional and held.last is not None and enough:
             self._revise_or_learn(held.last, held, (), final=True)
 
@@ -272,7 +277,7 @@ class IdentityBook:
         exclude = self._in_view(track, visible)
         if held.created:
             exclude.add(held.identity)  # its exemplars are this track's own views
-        decision = decide(self._candidates(query, track, exclude), self.strangers)
+        decision = self._decide(query, track, exclude)
         if held.created and decision.identity_id is not None:
             # The "new" person is someone known: fold the identity made for them into theirs.
             self.gallery.merge(decision.identity_id, held.identity)
@@ -289,16 +294,18 @@ class IdentityBook:
         held.provisional = False
         self.identities_seen.add(held.identity)
         self._learn(track.track_id, held)
-        self._note_strangers(track.track_id, self._in_view(track, visible))
+        self._note_strangers(track.track_id, held.identity, self._in_view(track, visible))
 
-    def _note_strangers(self, track_id: int, others: set[int]) -> None:
+    def _note_strangers(self, track_id: int, identity: int, others: set[int]) -> None:
         """The track's looks against the identities in view with it: known strangers."""
+        for other in others:
+            self.known_strangers.add(identity, other)
         views = self.views.get(track_id)
         if views is None or not len(views):
             return
         samples = views.matrix()
-        for identity in others:
-            exemplars = self.gallery.exemplars(identity)
+        for other in others:
+            exemplars = self.gallery.exemplars(other)
             if len(exemplars):
                 self.strangers.add(set_similarity(samples, exemplars))
 
@@ -314,6 +321,10 @@ class IdentityBook:
             return
         for vector in views.vectors:
             self.gallery.add_exemplar(held.identity, vector)
+
+    def _decide(self, query: FloatArray, track: TrackSnapshot, exclude: set[int]) -> Decision:
+        candidates = self._candidates(query, track, exclude)
+        return decide(candidates, self.strangers, twins=self._twins)
 
     def _candidates(
         self, query: FloatArray, track: TrackSnapshot, exclude: set[int]
@@ -334,6 +345,14 @@ class IdentityBook:
             similarity = set_similarity(samples, self.gallery.exemplars(match.identity_id))
             result.append(Candidate(match.identity_id, similarity, near))
         return result
+
+    def _twins(self, first: int, second: int) -> bool:
+        """Whether two identities may be one person recorded twice: never seen together, and
+        looking alike (their exemplars, set against set)."""
+        if self.known_strangers.apart(first, second):
+            return False
+        alike = set_similarity(self.gallery.exemplars(first), self.gallery.exemplars(second))
+        return alike >= TWIN_SIMILARITY
 
     def _in_view(self, track: TrackSnapshot, visible: tuple[TrackSnapshot, ...]) -> set[int]:
         # Only the people in view now are excluded: the identity of a lost track may well be

@@ -142,12 +142,13 @@ class StreamPipeline:
         embedded = time.perf_counter()
         output = self.tracker.update(detections, self.cache)
         fresh = self._fold_samples(output, detections, good)
+        visible = output.confirmed_visible()
+        changes = self.identities.update(visible, fresh, frame, timestamp_s, self._frame_index)
+        # An ending track still unconfirmed is decided from its good views: they go after.
+        self.identities.end_tracks(output.removed, changes)
         for track_id in output.removed:
             self.cache.evict(track_id)
             self.self_check.track_ended(self.views.pop(track_id))
-        visible = output.confirmed_visible()
-        changes = self.identities.update(visible, fresh, frame, timestamp_s, self._frame_index)
-        self.identities.end_tracks(output.removed, changes)
         visible = self._split_tracks(changes, visible)
         if timestamp_s - self._last_flush_s >= SIGHTING_FLUSH_S:
             self._last_flush_s = timestamp_s
@@ -172,9 +173,10 @@ class StreamPipeline:
     def close(self) -> list[int]:
         """End the stream: every identity in view leaves; sightings are written; the tracks
         still live are judged by the self-check."""
+        left = self.identities.close()  # decides tracks still provisional from their views
         for views in self.views.pop_all():
             self.self_check.track_ended(views)
-        return self.identities.close()
+        return left
 
     def _embed(self, frame: Frame, detections: Detections, decision: GateDecision) -> Detections:
         if not len(decision):
