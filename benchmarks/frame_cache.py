@@ -105,8 +105,12 @@ def replay(
     source: str = "replay",
     fps: float | None = None,
     pipelines: list[Any] | None = None,
+    media_fps: float | None = None,
 ) -> Iterator[FrameResult]:
-    """The pipeline's results frame by frame, detector and embedder answered by the cache."""
+    """The pipeline's results frame by frame, detector and embedder answered by the cache.
+
+    `fps` is the rate the pipeline is told (the camera's); `media_fps` the rate the cached
+    frames were taken at, when only some of a camera's frames reach the pipeline."""
     from tracker_service.pipeline.stream import StreamPipeline
     from tracker_service.reid.gallery import Gallery
     from tracker_service.types import Detections
@@ -148,7 +152,7 @@ def replay(
     blank = np.zeros((cache.size[1], cache.size[0], 3), np.uint8)
     for index in range(len(cache.frames)):
         current["index"] = index
-        yield pipeline.process(blank, index / rate)
+        yield pipeline.process(blank, index / (media_fps or rate))
     pipeline.close()
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from tracker_service.identity.decision import (
     MATCH_SIMILARITY,
     Candidate,
     decide,
+    set_similarity,
     within_reach,
 )
 from tracker_service.identity.strangers import KnownStrangers, StrangerScale
@@ -89,3 +93,16 @@ def test_known_strangers_are_remembered_boundedly() -> None:
     assert not known.apart(1, 2) and known.apart(2, 3)
     known.add(4, 4)  # one identity is no pair
     assert not known.apart(4, 4)
+
+
+def test_an_identity_seen_from_many_sides_still_recognises_its_person() -> None:
+    # Three exemplars from the side the track sees (0.9 to it) and six from other sides
+    # (0.5): against every exemplar the person would score 0.63, under the cut.
+    track = np.eye(4, dtype=np.float32)[:1]
+    same_side = np.array([[0.9, np.sqrt(1 - 0.81), 0.0, 0.0]] * 3, np.float32)
+    other_sides = np.array([[0.5, 0.0, np.sqrt(0.75), 0.0]] * 6, np.float32)
+    exemplars = np.vstack([same_side, other_sides])
+    assert float(np.mean(track @ exemplars.T)) < MATCH_SIMILARITY
+    assert set_similarity(track, exemplars) >= MATCH_SIMILARITY
+    # With few exemplars it is the plain mean, as the cuts were measured.
+    assert set_similarity(track, other_sides[:2]) == pytest.approx(0.5)

@@ -82,3 +82,25 @@ def test_a_track_seen_briefly_on_a_busy_machine_is_found_to_be_someone_known() -
     assert not pipeline.identities._held  # the second track has ended...
     assert {gallery.canonical(i) for i in first | second} == first  # ...and was found
     pipeline.close()
+
+
+def test_on_a_busy_machine_views_are_spaced_in_the_camera_s_time() -> None:
+    # A 15 fps camera of which a busy machine processes every fifth frame (3 a second): a
+    # walk of two seconds is six processed frames. A view a quarter second apart (the gate's
+    # interval) is a view on every one of them (counted in processed frames it was one every
+    # four: two views, too few for the person to be recognised).
+    camera_fps, every, frames = 15.0, 5, 6
+    pipeline = StreamPipeline(
+        detector=ScriptedDetector(walk(20.0, 25.0, frames)),
+        embedder=OnePersonEmbedder(),
+        gallery=Gallery(GalleryConfig(), DIM, None, "scripted"),
+        config=Config(),
+        fps=camera_fps,
+        source="door",
+    )
+    frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    for index in range(frames):
+        pipeline.process(frame, index * every / camera_fps)
+    (track_id,) = pipeline.tracker._tracks
+    assert pipeline.views.count(track_id) == frames
+    pipeline.close()

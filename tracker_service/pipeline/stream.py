@@ -117,10 +117,16 @@ class StreamPipeline:
         # Live confirmed tracks only (bounded like the tracker); the count is cumulative.
         self._confirmed_live: set[int] = set()
         self._frame_index = 0
+        # The camera's clock in its own frames (see `_tick`): what the gate's and the identity
+        # layer's intervals are counted in.
+        self._clock = -1
+        self._first_timestamp_s: float | None = None
+        self._fps = fps
         self._last_flush_s = 0.0
 
     def process(self, frame: Frame, timestamp_s: float) -> FrameResult:
         started = time.perf_counter()
+        self._tick(timestamp_s)
         predicted = self.tracker.predict()
         if self.motion is None or self.motion.should_detect(frame):
             try:
@@ -137,13 +143,13 @@ class StreamPipeline:
         good = good_views(
             detections, frame_size, gate.border_px, gate.min_height_px, gate.min_score
         )
-        decision = self.gate.select(detections, predicted, self._frame_index, frame_size, good)
+        decision = self.gate.select(detections, predicted, self._clock, frame_size, good)
         detections = self._embed(frame, detections, decision)
         embedded = time.perf_counter()
         output = self.tracker.update(detections, self.cache)
         fresh = self._fold_samples(output, detections, good)
         visible = output.confirmed_visible()
-        changes = self.identities.update(visible, fresh, frame, timestamp_s, self._frame_index)
+        changes = self.identities.update(visible, fresh, frame, timestamp_s, self._clock)
         # An ending track still unconfirmed is decided from its good views: they go after.
         self.identities.end_tracks(output.removed, changes)
         for track_id in output.removed:
@@ -169,6 +175,18 @@ class StreamPipeline:
         self.stats.times.add(detected - started, embedded - detected, time.perf_counter() - started)
         self._frame_index += 1
         return result
+
+    def _tick(self, timestamp_s: float) -> None:
+        """Advance the camera clock: the camera frames elapsed since the first one processed.
+
+        A busy machine processes only some of a camera's frames; counted in processed frames,
+        "a view every quarter second" would become one every few seconds and a person walking
+        through would give one view, too few to be recognised. Each processed frame moves the
+        clock by at least one, so where every frame is processed it is the frame index."""
+        if self._first_timestamp_s is None:
+            self._first_timestamp_s = timestamp_s
+        elapsed = round((timestamp_s - self._first_timestamp_s) * self._fps)
+        self._clock = max(self._clock + 1, elapsed)
 
     def close(self) -> list[int]:
         """End the stream: every identity in view leaves; sightings are written; the tracks
@@ -204,7 +222,7 @@ class StreamPipeline:
             self.cache.evict(track_id)
             moved = self.views.get(new_id)
             if moved is not None:
-                self.cache.update(new_id, moved.mean(), self._frame_index)
+                self.cache.update(new_id, moved.mean(), self._clock)
         self.identities.end_tracks(tuple(renamed), changes)
         return tuple(
             replace(track, track_id=renamed[track.track_id]) if track.track_id in renamed else track
@@ -223,10 +241,10 @@ class StreamPipeline:
                 continue
             sample = detections.embedding(row)
             if sample is not None:
-                self.cache.update(track.track_id, sample, self._frame_index)
+                self.cache.update(track.track_id, sample, self._clock)
                 if good[row]:
                     weight = float(detections.confidence[row])
-                    self.views.add(track.track_id, self._frame_index, sample, weight)
+                    self.views.add(track.track_id, self._clock, sample, weight)
                     fresh.add(track.track_id)
         return fresh
 
