@@ -211,6 +211,33 @@ def test_subscribing_to_an_ended_stream_gives_its_final_status(
     ]
 
 
+@pytest.mark.timeout(30)
+def test_every_status_says_since_when_so_that_clients_can_order_them(
+    fake_models: Models, fake_gallery: Gallery
+) -> None:
+    """A poll and a WebSocket may deliver statuses out of order: the date the state began is
+    the same on both, never goes back, and a late subscriber gets it, not its own time."""
+    manager = manager_for(fake_models, fake_gallery)
+    try:
+        info = manager.add(f"rtsp://127.0.0.1:{closed_port()}/cam")
+        early = manager.subscribe(info.id)
+        events = collect(early, until=lambda seen: "reconnecting" in states(seen), timeout=15)
+        stats = manager.get(info.id).stats
+        time.sleep(0.1)  # so that "now" and the state's start differ
+        late = collect(manager.subscribe(info.id), until=bool, timeout=5)
+    finally:
+        manager.stop_all()
+    statuses = of_type(events, "status")
+    assert statuses[-1]["state"] == stats.state == "reconnecting"
+    dates = [event["timestamp"] for event in statuses]
+    assert dates == sorted(dates)
+    assert stats.started_at <= dates[0]
+    assert dates[-1] == stats.state_since
+    assert [(event["state"], event["timestamp"]) for event in late] == [
+        ("reconnecting", stats.state_since)
+    ]
+
+
 class BrokenDetector:
     def detect(self, frame: NDArray[np.uint8]) -> Detections:
         raise RuntimeError("inference backend lost")

@@ -8,6 +8,7 @@ Screenshots of each page go to `artifacts/ui/`.
 from __future__ import annotations
 
 import base64
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -474,6 +475,62 @@ def test_an_unreachable_camera_shows_why_in_plain_words_and_can_be_removed(
     with httpx.Client(base_url=service.url) as client:
         assert client.get(f"/v1/streams/{stream_id}").status_code == 404
     screenshot(page, artifacts_dir, "cameras")
+
+
+# Holds the answers to GET /v1/streams/{id} (a camera's own status) until the test lets them
+# go, as a loaded machine delivers one late; counts those the page has read (in a task after
+# the read, so the page's own handling of the answer is done by then).
+HOLD_CAMERA_ANSWERS = """
+(() => {
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  window.releaseCameraAnswers = release;
+  window.cameraAnswersRead = 0;
+  const fetch = window.fetch;
+  window.fetch = async (...args) => {
+    const answer = await fetch(...args);
+    if (!/\\/v1\\/streams\\/[0-9a-f]+$/.test(String(args[0]))) return answer;
+    await released;
+    const json = answer.json.bind(answer);
+    answer.json = async () => {
+      const body = await json();
+      setTimeout(() => { window.cameraAnswersRead += 1; });
+      return body;
+    };
+    return answer;
+  };
+})();
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_late_answer_never_brings_back_a_state_the_camera_has_left(
+    page: Any, service: ServiceProcess
+) -> None:
+    """The live view hears of the camera's state from the list, from the camera's own request
+    and from its events WebSocket, in any order: the camera's answer, sent while it was still
+    connecting and delivered after it said it was reconnecting, must not say "connecting"."""
+    page.add_init_script(HOLD_CAMERA_ANSWERS)
+    open_console(page, service, "cameras")
+    # Accepts the connection and never answers: the camera is `connecting` until the open
+    # timeout (FAST_STREAMS), then `reconnecting`.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        page.fill("#camera-form input[name=url]", f"rtsp://127.0.0.1:{silent.getsockname()[1]}/x")
+        page.fill("#camera-form input[name=name]", "Silent")
+        page.get_by_role("button", name="Add camera").click()
+        page.wait_for_function("() => location.hash.startsWith('#cameras/')")
+        stream_id = page.evaluate("() => location.hash.split('/')[1]")
+        try:
+            row = f"#camera-rows tr[data-stream-id='{stream_id}']"
+            page.wait_for_selector(f"{row}[data-state=reconnecting]", timeout=60_000)
+            assert "Cannot get video from the camera" in page.inner_text("#live-status")
+            page.evaluate("() => window.releaseCameraAnswers()")
+            page.wait_for_function("() => window.cameraAnswersRead > 0")
+            assert page.inner_text("#live-title") == "Live view: Silent"
+            assert "Cannot get video from the camera" in page.inner_text("#live-status")
+        finally:
+            with httpx.Client(base_url=service.url) as client:
+                client.delete(f"/v1/streams/{stream_id}")
 
 
 @pytest.mark.timeout(60)

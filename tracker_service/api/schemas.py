@@ -47,6 +47,10 @@ class StreamOut(BaseModel):
     url: str = Field(description="with any password hidden")
     state: str = Field(description="connecting, live, reconnecting, stopped or failed")
     error: str | None
+    state_since: float = Field(
+        description="when the state (or its error) began, epoch seconds: the newest status "
+        "has the latest; status events of the stream's WebSocket carry it as `timestamp`"
+    )
     last_error: str | None
     fps: float
     lag_s: float | None

@@ -48,6 +48,14 @@ class StateChange:
     error: str | None
     at: float
 
+    def then(self, state: SourceState, error: str | None, at: float) -> StateChange | None:
+        """The change to `state` and `error` at `at` after this one; None if they are the same.
+        Never dated before this one (clocks and reporting threads differ): whoever sees
+        statuses on several channels (a poll, a WebSocket) orders them by this date."""
+        if state is self.state and error == self.error:
+            return None
+        return StateChange(state, error, max(at, self.at))
+
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:

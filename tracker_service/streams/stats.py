@@ -21,6 +21,7 @@ class StreamStats:
 
     state: str
     error: str | None
+    state_since: float  # when the state (or its error) began, epoch seconds
     last_error: str | None
     started_at: float
     frames_read: int

@@ -8,7 +8,7 @@ runs the pipeline on it and publishes events to subscribers:
   (`frame` counts processed frames from 0; `timestamp` is the capture's wall time);
 - `{"type": "identity_appeared" | "identity_left", "stream_id", "identity_id", "label",
   "track_id", "timestamp"}`, published before the frame event of the same frame;
-- `{"type": "status", "stream_id", "state", "error", "timestamp"}` on every state change.
+- `{"type": "status", "stream_id", "state", "error", "timestamp"}` (since when) per change.
 
 Reconnects: the pipeline survives a short interruption (track and identity ids go on). If
 the first frame of a new connection comes longer than `tracker.lost_buffer_s` after the last
@@ -38,7 +38,7 @@ from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.streams.events import Event, EventHub, Forward, Subscription
 from tracker_service.streams.snapshot import JpegSnapshot, LatestJpeg
 from tracker_service.streams.source import LiveSource
-from tracker_service.streams.state import LiveFrame, SourceState
+from tracker_service.streams.state import LiveFrame, SourceState, StateChange
 from tracker_service.streams.stats import RateWindow, StreamStats, recent_median_ms
 from tracker_service.types import DEFAULT_FPS, FrameResult, TrackRecord
 
@@ -95,8 +95,7 @@ class StreamWorker:
         self._pipeline_resets = 0
         self._tracks_in_view = 0
         self._closed_totals = (0, 0)  # (detections, embedded) of pipelines already closed
-        self._state = SourceState.CONNECTING
-        self._error: str | None = None
+        self._status = StateChange(SourceState.CONNECTING, None, self.started_at)
         self._processing_error: tuple[str, float] | None = None
         self._pipeline: StreamPipeline | None = None
         self._last_frame: LiveFrame | None = None
@@ -139,7 +138,7 @@ class StreamWorker:
     @property
     def state(self) -> SourceState:
         with self._stats_lock:
-            return self._state
+            return self._status.state
 
     def subscribe(self) -> Subscription:
         """A new subscriber; it first receives the current status (also once the stream
@@ -147,8 +146,7 @@ class StreamWorker:
         with self._stats_lock:
             # Under the lock: a state change after this is published to the new subscriber
             # too, so the last status it sees is always the current one.
-            current = self._status_event(self._state, self._error, time.time())
-            return self._hub.subscribe(first=current)
+            return self._hub.subscribe(first=self._status_event(self._status))
 
     # --- worker thread --------------------------------------------------------------------
 
@@ -165,7 +163,7 @@ class StreamWorker:
         next_due = 0.0
         while not self._stop.is_set():
             self._follow_source()
-            if self._state.terminal:
+            if self._status.state.terminal:
                 return
             wait = next_due - time.monotonic()
             if wait > 0 and self._stop.wait(wait):
@@ -192,31 +190,32 @@ class StreamWorker:
 
     def _set_state(self, state: SourceState, error: str | None, at: float | None = None) -> None:
         with self._stats_lock:
-            if state is self._state and error == self._error:
+            status = self._status.then(state, error, time.time() if at is None else at)
+            if status is None:
                 return
-            self._state, self._error = state, error
-            event = self._status_event(state, error, time.time() if at is None else at)
+            self._status = status
+            event = self._status_event(status)
         self._hub.publish(event)
 
-    def _status_event(self, state: SourceState, error: str | None, at: float) -> Event:
+    def _status_event(self, status: StateChange) -> Event:
         return {
             "type": "status",
             "stream_id": self.stream_id,
-            "state": state.value,
-            "error": error,
-            "timestamp": at,
+            "state": status.state.value,
+            "error": status.error,
+            "timestamp": status.at,
         }
 
     def _finish(self) -> None:
         self.source.request_stop()  # the worker may end first (failed): the source follows
         self._close_pipeline(time.time())
         status = self.source.status()
-        if self._state is not SourceState.FAILED:
+        if self._status.state is not SourceState.FAILED:
             error = status.error if status.state is SourceState.FAILED else None
             state = SourceState.FAILED if error else SourceState.STOPPED
             self._set_state(state, error)
         self._hub.close()
-        logger.info("stream %s: worker ended (%s)", self.stream_id, self._state.value)
+        logger.info("stream %s: worker ended (%s)", self.stream_id, self._status.state.value)
 
     # --- frames ---------------------------------------------------------------------------
 
@@ -368,8 +367,9 @@ class StreamWorker:
             embedded += pipeline.stats.embedded
         with self._stats_lock:
             return StreamStats(
-                state=self._state.value,
-                error=self._error,
+                state=self._status.state.value,
+                error=self._status.error,
+                state_since=self._status.at,
                 last_error=self._last_error(source.last_error, source.last_error_at),
                 started_at=self.started_at,
                 frames_read=source.frames_read,

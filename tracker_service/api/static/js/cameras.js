@@ -20,6 +20,10 @@ const LIST_ACTION = "Loading the cameras";
 const rows = new Map(); // stream id -> {row, cells}
 const streams = new Map(); // stream id -> the latest status from the API
 let live = null;
+// When the state shown in the live view began (`state_since`). The list's poll, the camera's
+// own request and the events WebSocket all report the state, and their answers can arrive
+// out of order (a slow reply to an early request): an older state must not replace a newer.
+let shownSince = -Infinity;
 const poller = new Poller(refresh, REFRESH_MS);
 
 // --- plain words for a camera's state --------------------------------------------------
@@ -197,6 +201,8 @@ const NO_PICTURE = {
 };
 
 function showStatus(stream) {
+  if (stream.state_since < shownSince) return;
+  shownSince = stream.state_since;
   const { badge, text } = describeStream(stream);
   $("#live-placeholder").textContent = NO_PICTURE[stream.state] ?? "No picture.";
   const status = $("#live-status");
@@ -214,22 +220,27 @@ function openLive(streamId) {
   panel.hidden = false;
   const known = streams.get(streamId);
   $("#live-title").textContent = `Live view: ${known?.name ?? streamId}`;
-  live = new LiveView(streamId, {
+  $("#live-status").replaceChildren(); // nothing of the camera watched before
+  shownSince = -Infinity;
+  const view = new LiveView(streamId, {
     onGone: () => {
       notify(`The camera ${known?.name ?? streamId} no longer exists.`, "error");
       location.hash = "#cameras";
     },
     onStatus: (status) => showStatus({ ...(streams.get(streamId) ?? {}), ...status }),
   });
-  live.start();
+  live = view;
+  view.start();
   if (known) showStatus(known);
   request(`/v1/streams/${encodeURIComponent(streamId)}`).then(
     (stream) => {
+      if (live !== view) return; // closed, or another camera opened, meanwhile
       $("#live-title").textContent = `Live view: ${stream.name}`;
       showStatus(stream);
     },
     (error) => {
-      if (error instanceof ApiError && error.code === "stream_not_found") live?.onGone();
+      if (live !== view) return;
+      if (error instanceof ApiError && error.code === "stream_not_found") view.onGone();
       else reportError("Opening the live view", error);
     },
   );

@@ -14,7 +14,8 @@ const EVENTS_ACTION = "Following the camera's live events";
 const HIDDEN_TRACK_STATES = new Set(["lost", "removed"]);
 
 export class LiveView {
-  /** `onGone()` is called when the camera no longer exists. */
+  /** `onGone()` is called when the camera no longer exists, `onStatus({state, error,
+   * state_since})` with each state the events WebSocket reports. */
   constructor(streamId, { onGone, onStatus }) {
     this.streamId = streamId;
     this.onGone = onGone;
@@ -176,7 +177,8 @@ export class LiveView {
         this.addActivity(event);
         break;
       case "status":
-        this.onStatus?.({ state: event.state, error: event.error });
+        // The event's timestamp is when the state began: the API's `state_since`.
+        this.onStatus?.({ state: event.state, error: event.error, state_since: event.timestamp });
         break;
       case "end":
         this.ended = true;
