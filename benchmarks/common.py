@@ -49,6 +49,32 @@ TRACKED_PACKAGES = (
 )
 
 
+# The peers' detector settings, used by every side of a side-by-side run: the confidence
+# `model.track()` uses, Ultralytics' default NMS IoU, its default input size.
+PEER_DETECTOR_CONF = 0.1
+PEER_NMS_IOU = 0.7
+PEER_IMGSZ = 640
+
+
+def side_by_side_overrides(
+    detector: Path, embedder: Mapping[str, Any], models_dir: Path
+) -> dict[str, Any]:
+    """Our configuration for a run beside the peers: their detector settings on the CPU, the
+    given embedder settings, no annotated video."""
+    return {
+        "detector": {
+            "model": str(detector),
+            "device": "cpu",
+            "imgsz": PEER_IMGSZ,
+            "confidence": PEER_DETECTOR_CONF,
+            "nms_iou": PEER_NMS_IOU,
+        },
+        "embedder": dict(embedder),
+        "models_dir": str(models_dir),
+        "output": {"video": False},
+    }
+
+
 def assets_root() -> Path:
     """`TRACKER_ASSETS`, or `../shared/assets` beside the repository."""
     configured = os.environ.get("TRACKER_ASSETS")

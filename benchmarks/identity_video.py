@@ -37,19 +37,19 @@ from typing import Any
 import numpy as np
 from common import (
     BENCHMARKS_DIR,
+    PEER_IMGSZ,
+    PEER_NMS_IOU,
     RESULTS_FILE,
     assets_root,
     command_line,
     iter_frames,
     machine_lines,
     markdown_table,
+    side_by_side_overrides,
     write_section,
 )
 
 SECTION = "identity_video"
-DETECTOR_CONF = 0.1
-NMS_IOU = 0.7
-IMGSZ = 640
 BOXMOT_PYTHON = BENCHMARKS_DIR / ".venv-boxmot" / "bin" / "python"
 BOXMOT = ("botsort", "deepocsort", "strongsort")
 ULTRALYTICS = ("bytetrack", "botsort")
@@ -147,8 +147,8 @@ def run_ultralytics(pairs: Sequence[tuple[Path, Path]], detector: Path, tracker:
                 persist=index > 0,
                 tracker=f"{tracker}.yaml",
                 classes=[0],
-                imgsz=IMGSZ,
-                iou=NMS_IOU,
+                imgsz=PEER_IMGSZ,
+                iou=PEER_NMS_IOU,
                 device="cpu",
                 verbose=False,
             )  # conf left unset: model.track() makes it 0.1
@@ -298,18 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     assets = assets_root()
     detector = assets / "models" / "yolov8n_int8_openvino_model"
-    overrides = {
-        "detector": {
-            "model": str(detector),
-            "device": "cpu",
-            "imgsz": IMGSZ,
-            "confidence": DETECTOR_CONF,
-            "nms_iou": NMS_IOU,
-        },
-        "embedder": {"model": "osnet_x0_25_msmt17", "backend": "onnx", "device": "cpu"},
-        "models_dir": str(assets / "models"),
-        "output": {"video": False},
-    }
+    embedder = {"model": "osnet_x0_25_msmt17", "backend": "onnx", "device": "cpu"}
+    overrides = side_by_side_overrides(detector, embedder, assets / "models")
     config = load_config(None, overrides, environ={})
     models = load_models(config)
     chosen = cases(assets)

@@ -45,6 +45,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from common import (
     BENCHMARKS_DIR,
+    PEER_DETECTOR_CONF,
+    PEER_IMGSZ,
+    PEER_NMS_IOU,
     RESULTS_FILE,
     PeakMemory,
     assets_root,
@@ -54,6 +57,7 @@ from common import (
     markdown_table,
     pin_threads,
     require,
+    side_by_side_overrides,
     usable_cpus,
     video_rate,
     write_json,
@@ -72,9 +76,6 @@ BOXMOT = ("boxmot-botsort", "boxmot-deepocsort", "boxmot-strongsort")
 PIPELINES = (OURS, OURS_MOTION, *ULTRALYTICS, *BOXMOT)
 QUICK_PIPELINES = (OURS, "ultralytics-botsort", "boxmot-deepocsort")
 QUICK_FRAMES = 20
-DETECTOR_CONF = 0.1  # what model.track() uses; the same for every pipeline
-NMS_IOU = 0.7  # Ultralytics' default
-IMGSZ = 640
 BOXMOT_VENV = BENCHMARKS_DIR / ".venv-boxmot"
 BOXMOT_SETUP = BENCHMARKS_DIR / "setup_boxmot.sh"
 WORKER_TIMEOUT_S = 1800
@@ -132,7 +133,11 @@ def worker_detector(spec: Mapping[str, Any]) -> dict[str, Any]:
     model = Path(spec["detector"])
     detector = UltralyticsDetector(
         DetectorConfig(
-            model=str(model), device="cpu", imgsz=IMGSZ, confidence=DETECTOR_CONF, nms_iou=NMS_IOU
+            model=str(model),
+            device="cpu",
+            imgsz=PEER_IMGSZ,
+            confidence=PEER_DETECTOR_CONF,
+            nms_iou=PEER_NMS_IOU,
         ),
         model.parent,
     )
@@ -147,23 +152,13 @@ def worker_ours(spec: Mapping[str, Any]) -> dict[str, Any]:
     from tracker_service.runtime import load_models, open_gallery
 
     detector = Path(spec["detector"])
-    overrides = {
-        "detector": {
-            "model": str(detector),
-            "device": "cpu",
-            "imgsz": IMGSZ,
-            "confidence": DETECTOR_CONF,
-            "nms_iou": NMS_IOU,
-        },
-        "embedder": {
-            "model": spec["reid_onnx"],
-            "backend": "onnx",
-            "device": "cpu",
-            "threads": spec["threads"],
-        },
-        "models_dir": str(detector.parent),
-        "output": {"video": False},
+    embedder = {
+        "model": spec["reid_onnx"],
+        "backend": "onnx",
+        "device": "cpu",
+        "threads": spec["threads"],
     }
+    overrides = side_by_side_overrides(detector, embedder, detector.parent)
     config = load_config(None, overrides, environ={})
     models = load_models(config)
     _set_torch_threads(spec["threads"])
@@ -239,8 +234,8 @@ def worker_ultralytics(spec: Mapping[str, Any]) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "tracker": f"{spec['tracker']}.yaml",
         "classes": [0],
-        "imgsz": IMGSZ,
-        "iou": NMS_IOU,
+        "imgsz": PEER_IMGSZ,
+        "iou": PEER_NMS_IOU,
         "device": "cpu",
         "verbose": False,
     }  # conf left unset: model.track() makes it 0.1
@@ -659,8 +654,9 @@ def render(meta: Meta, measured: Mapping[str, Measured]) -> str:
         "",
         f"{frames} frames (768x432, 24 fps), the same for every pipeline; median of "
         f"{meta.runs} runs, interleaved, each pipeline in its own process. Detector: YOLOv8n "
-        f"INT8 OpenVINO, imgsz {IMGSZ}, persons only, confidence {DETECTOR_CONF} for everyone "
-        f"(`model.track()` forces 0.1, so ours uses 0.1 too), NMS IoU {NMS_IOU}: "
+        f"INT8 OpenVINO, imgsz {PEER_IMGSZ}, persons only, confidence {PEER_DETECTOR_CONF} "
+        "for everyone "
+        f"(`model.track()` forces 0.1, so ours uses 0.1 too), NMS IoU {PEER_NMS_IOU}: "
         f"{detections} detections. Re-ID: OSNet x0.25 MSMT17 (ours: the ONNX file on "
         "onnxruntime; BoxMOT: the torchreid `.pth` on PyTorch, via an `osnet_x0_25_msmt17.pt` "
         "symlink; two trainings of one network, see the assets README).",

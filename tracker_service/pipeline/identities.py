@@ -34,16 +34,14 @@ from dataclasses import dataclass, field
 from tracker_service.identity.consistency import MIN_SIDE, best_change_point
 from tracker_service.identity.continuation import LastSeen, at_edge
 from tracker_service.identity.decision import (
-    TWIN_SIMILARITY,
-    Candidate,
     Decision,
     decide,
     set_similarity,
-    within_reach,
 )
 from tracker_service.identity.evidence import ViewBook
 from tracker_service.identity.strangers import KnownStrangers, StrangerScale
 from tracker_service.pipeline.cache import EmbeddingCache
+from tracker_service.pipeline.candidates import gallery_candidates, twins
 from tracker_service.pipeline.thumbnails import encode_thumbnail
 from tracker_service.reid.identity_gallery import GalleryUnavailableError, IdentityGallery
 from tracker_service.types import FloatArray, Frame, TrackSnapshot
@@ -63,10 +61,6 @@ class _Held:
     provisional: bool
     created: bool  # the identity was made for this track: its exemplars are the track's
     last: TrackSnapshot | None = None  # where the track was last seen (decided at its end)
-
-
-# Candidates looked at per decision (best identities by their best exemplar).
-SEARCH_CANDIDATES = 8
 
 
 class IdentityBook:
@@ -323,36 +317,17 @@ class IdentityBook:
             self.gallery.add_exemplar(held.identity, vector)
 
     def _decide(self, query: FloatArray, track: TrackSnapshot, exclude: set[int]) -> Decision:
-        candidates = self._candidates(query, track, exclude)
-        return decide(candidates, self.strangers, twins=self._twins)
-
-    def _candidates(
-        self, query: FloatArray, track: TrackSnapshot, exclude: set[int]
-    ) -> list[Candidate]:
-        matches = self.gallery.search(query, k=SEARCH_CANDIDATES, exclude=exclude)
         views = self.views.get(track.track_id)
         samples = views.matrix() if views is not None and len(views) else query[None, :]
-        result = []
-        for match in matches:
-            seen = self._last_seen.get(match.identity_id)
-            near = (
-                seen is not None
-                and not seen.at_edge
-                and within_reach(
-                    seen.xyxy, track.xyxy, (self._frame_index - seen.frame_index) / self.fps
-                )
-            )
-            similarity = set_similarity(samples, self.gallery.exemplars(match.identity_id))
-            result.append(Candidate(match.identity_id, similarity, near))
-        return result
-
-    def _twins(self, first: int, second: int) -> bool:
-        """Whether two identities may be one person recorded twice: never seen together, and
-        looking alike (their exemplars, set against set)."""
-        if self.known_strangers.apart(first, second):
-            return False
-        alike = set_similarity(self.gallery.exemplars(first), self.gallery.exemplars(second))
-        return alike >= TWIN_SIMILARITY
+        where = (track.xyxy, self._frame_index, self.fps)
+        candidates = gallery_candidates(
+            self.gallery, samples, query, exclude, where=where, last_seen=self._last_seen
+        )
+        return decide(
+            candidates,
+            self.strangers,
+            twins=lambda first, second: twins(self.gallery, self.known_strangers, first, second),
+        )
 
     def _in_view(self, track: TrackSnapshot, visible: tuple[TrackSnapshot, ...]) -> set[int]:
         # Only the people in view now are excluded: the identity of a lost track may well be

@@ -1,0 +1,54 @@
+"""The gallery's candidates for a track, with what one stream knows about them: whether each
+is a continuation (lost nearby moments ago) and which are twins (one person recorded twice)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tracker_service.identity.continuation import LastSeen
+from tracker_service.identity.decision import (
+    TWIN_SIMILARITY,
+    Candidate,
+    set_similarity,
+    within_reach,
+)
+from tracker_service.identity.strangers import KnownStrangers
+from tracker_service.reid.identity_gallery import IdentityGallery
+from tracker_service.types import FloatArray
+
+# Candidates looked at per decision (best identities by their best exemplar).
+SEARCH_CANDIDATES = 8
+
+
+def gallery_candidates(
+    gallery: IdentityGallery,
+    samples: FloatArray,
+    query: FloatArray,
+    exclude: set[int],
+    *,
+    where: tuple[tuple[float, float, float, float], int, float],
+    last_seen: Mapping[int, LastSeen],
+) -> list[Candidate]:
+    """Identities like the track's `samples` (searched by their mean, `query`), none of
+    `exclude`; `where`: the track's box, the frame it is in and the frame rate."""
+    xyxy, frame_index, fps = where
+    result = []
+    for match in gallery.search(query, k=SEARCH_CANDIDATES, exclude=exclude):
+        seen = last_seen.get(match.identity_id)
+        near = (
+            seen is not None
+            and not seen.at_edge
+            and within_reach(seen.xyxy, xyxy, (frame_index - seen.frame_index) / fps)
+        )
+        similarity = set_similarity(samples, gallery.exemplars(match.identity_id))
+        result.append(Candidate(match.identity_id, similarity, near))
+    return result
+
+
+def twins(gallery: IdentityGallery, known: KnownStrangers, first: int, second: int) -> bool:
+    """Whether two identities may be one person recorded twice: never seen together, and
+    looking alike (their exemplars, set against set)."""
+    if known.apart(first, second):
+        return False
+    alike = set_similarity(gallery.exemplars(first), gallery.exemplars(second))
+    return alike >= TWIN_SIMILARITY
