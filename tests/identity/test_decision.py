@@ -106,3 +106,11 @@ def test_an_identity_seen_from_many_sides_still_recognises_its_person() -> None:
     assert set_similarity(track, exemplars) >= MATCH_SIMILARITY
     # With few exemplars it is the plain mean, as the cuts were measured.
     assert set_similarity(track, other_sides[:2]) == pytest.approx(0.5)
+
+
+def test_identities_seen_together_are_strangers_to_each_other() -> None:
+    known = KnownStrangers()
+    known.seen_together([3, 1, 2])
+    assert known.of(1) == {2, 3} and known.of(3) == {1, 2}
+    known.seen_together([4])  # alone in view: nobody to be a stranger to
+    assert known.of(4) == set()

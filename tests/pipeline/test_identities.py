@@ -299,3 +299,19 @@ def test_two_alike_people_seen_together_are_no_twins() -> None:
     stream.embed(3, person=0)
     stream.frame(snapshot(3, x=300.0))
     assert stream.book.identity_of(3) not in {None, first, second}
+
+
+def test_a_track_ending_with_someone_it_was_seen_with_is_not_folded_into_them() -> None:
+    # Two people in one frame, the second dressed like the first; both walk out together.
+    # The second track, still provisional, is decided as it ends: never as the first person.
+    stream = Stream(samples_needed=1, timeout_frames=0, confirm_samples=4)
+    stream.embed(1, person=0, samples=4)
+    stream.glimpse(2, person=1)
+    stream.frame(snapshot(1, x=0.0), snapshot(2, x=200.0))
+    first, second = stream.book.identity_of(1), stream.book.identity_of(2)
+    assert first is not None and second is not None and first != second
+    stream.embed(2, person=0, look=_look(0, 1, 0.95))
+    stream.frame(snapshot(1, x=0.0), snapshot(2, x=200.0))
+    stream.frame()  # both gone from view at once
+    stream.end(1, 2)
+    assert stream.gallery.canonical(second) == second

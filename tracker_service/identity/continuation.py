@@ -7,6 +7,7 @@ edge walked out, and there is no occlusion to bridge.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -30,3 +31,22 @@ def at_edge(xyxy: tuple[float, float, float, float], width: int, height: int) ->
 # in or out.
 EDGE_PX = 4
 EDGE_WIDTHS = 0.25
+
+
+def duplicate_holders(
+    holders: Sequence[tuple[int, int, bool]], good_views: Callable[[int], int]
+) -> list[tuple[int, int]]:
+    """(identity, track) pairs whose track must give its identity up: of two boxes in view
+    with one identity, one of them a lost track found again (`holders`: identity, track,
+    refound), the track with fewer good views. Two holders neither of them found again were
+    joined on purpose (an operator merged their identities) and are left alone."""
+    tracks_of: dict[int, list[tuple[int, bool]]] = {}
+    for identity, track_id, refound in holders:
+        tracks_of.setdefault(identity, []).append((track_id, refound))
+    drop = []
+    for identity, tracks in tracks_of.items():
+        if len(tracks) < 2 or not any(refound for _, refound in tracks):
+            continue
+        keep = max((track_id for track_id, _ in tracks), key=good_views)
+        drop += [(identity, track_id) for track_id, _ in tracks if track_id != keep]
+    return drop

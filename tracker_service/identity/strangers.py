@@ -5,7 +5,9 @@ Both come from identities seen in one frame (one person cannot be two boxes at o
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -50,6 +52,7 @@ class KnownStrangers:
     def __init__(self, kept: int = STRANGER_PAIRS_KEPT) -> None:
         self._pairs: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._kept = kept
+        self._in_view: frozenset[int] = frozenset()
 
     def add(self, first: int, second: int) -> None:
         if first == second:
@@ -62,3 +65,20 @@ class KnownStrangers:
 
     def apart(self, first: int, second: int) -> bool:
         return (min(first, second), max(first, second)) in self._pairs
+
+    def of(self, identity: int) -> set[int]:
+        """The identities known to be someone else than `identity`."""
+        return {
+            second if first == identity else first
+            for first, second in self._pairs
+            if identity in (first, second)
+        }
+
+    def seen_together(self, identities: Iterable[int]) -> None:
+        """The identities in view in one frame: every pair of them (noted when the set in
+        view changes, not on every frame)."""
+        together = frozenset(identities)
+        if together != self._in_view:
+            for first, second in itertools.combinations(sorted(together), 2):
+                self.add(first, second)
+            self._in_view = together

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tracker_service.identity.consistency import MIN_SIDE, best_change_point
-from tracker_service.identity.continuation import LastSeen, at_edge
+from tracker_service.identity.continuation import LastSeen, at_edge, duplicate_holders
 from tracker_service.identity.decision import (
     Decision,
     decide,
@@ -94,6 +94,8 @@ class IdentityBook:
         self.revisions = 0
         self.strangers = StrangerScale()
         self.known_strangers = KnownStrangers()
+        # The tracks in view at the last frame: a track that ends is decided without them.
+        self._last_visible: tuple[TrackSnapshot, ...] = ()
         # Why the gallery's database cannot be reached, while it cannot: tracking goes on,
         # new tracks stay unresolved and are resolved once it is back.
         self.gallery_error: str | None = None
@@ -167,6 +169,10 @@ class IdentityBook:
         horizon = frame_index - self._continuation_frames()
         for identity in [i for i, seen in self._last_seen.items() if seen.frame_index < horizon]:
             del self._last_seen[identity]
+        self._last_visible = visible
+        self.known_strangers.seen_together(
+            self._held[track.track_id].identity for track in visible if track.track_id in self._held
+        )
         return changes
 
     def end_tracks(self, track_ids: tuple[int, ...], changes: IdentityChanges) -> None:
@@ -244,7 +250,9 @@ class IdentityBook:
         needed = 1 if held.created else self.samples_needed
         enough = self.views.count(track_id) >= needed
         if held.provisional and held.last is not None and enough:
-            self._revise_or_learn(held.last, held, (), final=True)
+            # The people in view a moment ago are not this person (one of them may be the
+            # identity a decision without them would pick: a merge of two people).
+            self._revise_or_learn(held.last, held, self._last_visible, final=True)
 
     def _revise_or_learn(
         self,
@@ -271,6 +279,10 @@ class IdentityBook:
         exclude = self._in_view(track, visible)
         if held.created:
             exclude.add(held.identity)  # its exemplars are this track's own views
+        if held.created and final:
+            # At its end the people in view may have gone at the same moment: whoever was
+            # seen with the track (their identity and its own in one frame) is someone else.
+            exclude |= self.known_strangers.of(held.identity)
         decision = self._decide(query, track, exclude)
         if held.created and decision.identity_id is not None:
             # The "new" person is someone known: fold the identity made for them into theirs.
@@ -349,24 +361,17 @@ class IdentityBook:
         return point.index
 
     def _settle_duplicates(self, visible: tuple[TrackSnapshot, ...]) -> None:
-        """Two boxes in view with one identity (a lost track found again while a new track
-        already holds its identity): the track with fewer good views gives it up and is
-        identified again, with the other excluded."""
-        holders: dict[int, list[int]] = {}
-        for track in visible:
-            held = self._held.get(track.track_id)
-            if held is not None:
-                holders.setdefault(held.identity, []).append(track.track_id)
-        refound = {track.track_id for track in visible if track.refound}
-        for identity, tracks in holders.items():
-            if len(tracks) < 2 or not refound.intersection(tracks):
-                continue  # one holder, or two joined on purpose (an operator's merge)
-            keep = max(tracks, key=self.views.count)
-            for track_id in tracks:
-                if track_id != keep:
-                    with self._gallery_call():
-                        self.gallery.end_sighting(identity, self.source, track_id)
-                    del self._held[track_id]
+        """Two boxes in view with one identity: see `continuation.duplicate_holders`; the
+        tracks that give it up are identified again, with the other excluded."""
+        holders = [
+            (self._held[track.track_id].identity, track.track_id, track.refound)
+            for track in visible
+            if track.track_id in self._held
+        ]
+        for identity, track_id in duplicate_holders(holders, self.views.count):
+            with self._gallery_call():
+                self.gallery.end_sighting(identity, self.source, track_id)
+            del self._held[track_id]
 
     def _continuation_frames(self) -> int:
         from tracker_service.identity.decision import CONTINUATION_S
