@@ -315,3 +315,14 @@ def test_a_track_ending_with_someone_it_was_seen_with_is_not_folded_into_them() 
     stream.frame()  # both gone from view at once
     stream.end(1, 2)
     assert stream.gallery.canonical(second) == second
+
+
+def test_two_records_alike_only_as_strangers_are_no_twins() -> None:
+    # Two identities never seen together (other cameras) but alike only as strangers can be
+    # (0.66): a track like both is neither of them for sure, so someone new.
+    stream = Stream()
+    first = stream.gallery.create(_look(0, 2, 0.82))
+    second = stream.gallery.create(_look(0, 3, 0.80))
+    stream.embed(1, person=0)
+    stream.frame(snapshot(1))
+    assert stream.book.identity_of(1) not in {None, first, second}

@@ -49,7 +49,6 @@ MATCH_MARGIN = 0.05
 RELATIVE_FLOOR = 0.60
 RELATIVE_MARGIN = 0.20
 CONTINUATION_SIMILARITY = 0.60
-TWIN_SIMILARITY = 0.60
 NEAREST_EXEMPLARS = 3
 CONTINUATION_S = 4.0
 # How far a person may have moved, in their own box heights: half a height (the box jitters
@@ -102,12 +101,11 @@ def decide(
     `twins(a, b)`: whether identities `a` and `b` may be one person recorded twice (a
     camera that saw them in poor light or from afar made a second identity). A twin of the
     best candidate is not someone else: it does not count against the margin."""
-    match_similarity, continuation_similarity = MATCH_SIMILARITY, CONTINUATION_SIMILARITY
+    match_similarity = match_cut(strangers, margin)
     high = strangers.high() if strangers is not None else None
-    if high is not None:
-        match_similarity = max(match_similarity, high + margin)
-        middle = strangers.median() if strangers is not None else None
-        continuation_similarity = max(continuation_similarity, middle or 0.0)
+    continuation_similarity = CONTINUATION_SIMILARITY
+    if high is not None and strangers is not None:
+        continuation_similarity = max(continuation_similarity, strangers.median() or 0.0)
     ranked = sorted(candidates, key=lambda c: -c.similarity)
     near = [c for c in ranked if c.continuation]
     if (
@@ -127,6 +125,13 @@ def decide(
         if others and _far_ahead(best.similarity, max(second, high or 0.0)):
             return Decision(best.identity_id, best.similarity, "relative")
     return Decision(None, ranked[0].similarity if ranked else 0.0, "new")
+
+
+def match_cut(strangers: StrangerScale | None, margin: float = MATCH_MARGIN) -> float:
+    """The similarity a match needs: `MATCH_SIMILARITY`, or above what known strangers of
+    this scene reach."""
+    high = strangers.high() if strangers is not None else None
+    return MATCH_SIMILARITY if high is None else max(MATCH_SIMILARITY, high + margin)
 
 
 def _far_ahead(best: float, someone_else: float) -> bool:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 from tracker_service.identity.continuation import LastSeen
 from tracker_service.identity.decision import (
-    TWIN_SIMILARITY,
     Candidate,
     set_similarity,
     within_reach,
@@ -45,10 +44,15 @@ def gallery_candidates(
     return result
 
 
-def twins(gallery: IdentityGallery, known: KnownStrangers, first: int, second: int) -> bool:
-    """Whether two identities may be one person recorded twice: never seen together, and
-    looking alike (their exemplars, set against set)."""
+def twins(
+    gallery: IdentityGallery, known: KnownStrangers, pair: tuple[int, int], cut: float
+) -> bool:
+    """Whether two identities may be one person recorded twice: never seen together on this
+    stream, and as alike, set against set, as a match needs (`cut`). Records of one person
+    from two cameras score 0.75-1.0 there; two people never seen together, or seen by
+    different cameras, are no evidence of anything, and alike strangers reach 0.70 (the
+    woman and the man who walks in front of her in people-detection.mp4)."""
+    first, second = pair
     if known.apart(first, second):
         return False
-    alike = set_similarity(gallery.exemplars(first), gallery.exemplars(second))
-    return alike >= TWIN_SIMILARITY
+    return set_similarity(gallery.exemplars(first), gallery.exemplars(second)) >= cut

@@ -36,6 +36,7 @@ from tracker_service.identity.continuation import LastSeen, at_edge, duplicate_h
 from tracker_service.identity.decision import (
     Decision,
     decide,
+    match_cut,
     set_similarity,
 )
 from tracker_service.identity.evidence import ViewBook
@@ -335,10 +336,11 @@ class IdentityBook:
         candidates = gallery_candidates(
             self.gallery, samples, query, exclude, where=where, last_seen=self._last_seen
         )
+        cut = match_cut(self.strangers)
         return decide(
             candidates,
             self.strangers,
-            twins=lambda first, second: twins(self.gallery, self.known_strangers, first, second),
+            twins=lambda a, b: twins(self.gallery, self.known_strangers, (a, b), cut),
         )
 
     def _in_view(self, track: TrackSnapshot, visible: tuple[TrackSnapshot, ...]) -> set[int]:
