@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -87,6 +88,7 @@ def test_json_lines(tmp_path: Path) -> None:
             {
                 "class": "person",
                 "identity_id": 7,
+                "identity_provisional": False,
                 "track_id": 1,
                 "box_xyxy": [10.0, 20.0, 50.5, 120.25],
                 "score": 0.8765,
@@ -95,6 +97,7 @@ def test_json_lines(tmp_path: Path) -> None:
             {
                 "class": "person",
                 "identity_id": None,
+                "identity_provisional": False,
                 "track_id": 2,
                 "box_xyxy": [0.0, 0.0, 5.0, 5.0],
                 "score": 0.8765,
@@ -159,4 +162,6 @@ def test_drawing_labels_by_identity_and_leaves_the_input_alone() -> None:
     assert record_label(tracks[0], lambda _: "alice") == "alice (t1)"
     assert record_label(tracks[0]) == "ID 7 (t1)"
     assert record_label(tracks[1]) == "new (t2)"
+    # An identity that may still change says so.
+    assert record_label(replace(tracks[0], identity_provisional=True)) == "ID 7? (t1)"
     assert identity_colour(7) != identity_colour(8)

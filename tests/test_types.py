@@ -150,6 +150,7 @@ def test_track_record_views() -> None:
     assert record.to_dict() == {
         "class": "person",
         "identity_id": None,
+        "identity_provisional": False,
         "track_id": 3,
         "box_xyxy": [10.12, 20.0, 30.5, 60.25],
         "score": 0.8765,

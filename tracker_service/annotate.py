@@ -23,13 +23,14 @@ def identity_colour(key: int) -> tuple[int, int, int]:
 
 def record_label(record: TrackRecord, lookup: LabelLookup | None = None) -> str:
     """One numbering for people: the identity (a name, or `ID n`) once it is known, `new`
-    before; the per-camera track number follows as a detail (`t8`), so that the frames of
-    one person read as one even before and after their identity was decided. ASCII only:
-    OpenCV's Hershey fonts draw nothing else."""
+    before, `ID n?` while it may still change; the per-camera track number follows as a
+    detail (`t8`), so that the frames of one person read as one even before and after their
+    identity was decided. ASCII only: OpenCV's Hershey fonts draw nothing else."""
     if record.identity_id is None:
         return f"new (t{record.track_id})"
     name = lookup(record.identity_id) if lookup else None
-    return f"{name or f'ID {record.identity_id}'} (t{record.track_id})"
+    doubt = "?" if record.identity_provisional else ""  # may still change
+    return f"{name or f'ID {record.identity_id}'}{doubt} (t{record.track_id})"
 
 
 def draw_tracks(

@@ -152,6 +152,9 @@ class TrackRecord:
     xyxy: tuple[float, float, float, float]
     score: float
     state: TrackState
+    # The identity was decided on the first good views and may still change (it is confirmed
+    # or revised once the track has twice as many).
+    identity_provisional: bool = False
 
     @property
     def tlwh(self) -> tuple[float, float, float, float]:
@@ -169,6 +172,7 @@ class TrackRecord:
         return {
             "class": "person",
             "identity_id": self.identity_id,
+            "identity_provisional": self.identity_provisional,
             **extra,
             "track_id": self.track_id,
             "box_xyxy": [round(v, 2) for v in self.xyxy],

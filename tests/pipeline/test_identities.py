@@ -326,3 +326,14 @@ def test_two_records_alike_only_as_strangers_are_no_twins() -> None:
     stream.embed(1, person=0)
     stream.frame(snapshot(1))
     assert stream.book.identity_of(1) not in {None, first, second}
+
+
+def test_a_track_s_identity_is_provisional_until_confirmed() -> None:
+    stream = Stream(samples_needed=1, timeout_frames=0, confirm_samples=3)
+    stream.embed(1, person=0)
+    stream.frame(snapshot(1))
+    assert stream.book.identity_of(1) is not None and stream.book.is_provisional(1)
+    stream.embed(1, person=0, samples=2)
+    stream.frame(snapshot(1))
+    assert not stream.book.is_provisional(1)
+    assert not stream.book.is_provisional(2)  # no such track

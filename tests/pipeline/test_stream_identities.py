@@ -74,13 +74,17 @@ def test_a_track_seen_briefly_on_a_busy_machine_is_found_to_be_someone_known() -
     )
     frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     shown: list[set[int]] = []
+    provisional: list[bool] = []
     for index in range(len(script)):
         result = pipeline.process(frame, index / FPS)
         shown.append({r.identity_id for r in result.tracks if r.identity_id is not None})
+        provisional += [r.identity_provisional for r in result.tracks if r.identity_id]
     first, second = set().union(*shown[:20]), set().union(*shown[260:263])
     assert len(first) == 1 and len(second) == 1 and first != second  # provisional: its own
     assert not pipeline.identities._held  # the second track has ended...
     assert {gallery.canonical(i) for i in first | second} == first  # ...and was found
+    # The output said so: the first walk's identity was confirmed, the short track's not.
+    assert provisional[-1] and not all(provisional)
     pipeline.close()
 
 

@@ -27,7 +27,16 @@ from tracker_service.streams import (
 from tracker_service.types import Detections
 
 FRAME_KEYS = {"type", "stream_id", "frame", "timestamp", "media_s", "lag_s", "tracks"}
-TRACK_KEYS = {"class", "identity_id", "label", "track_id", "box_xyxy", "score", "state"}
+TRACK_KEYS = {
+    "class",
+    "identity_id",
+    "identity_provisional",
+    "label",
+    "track_id",
+    "box_xyxy",
+    "score",
+    "state",
+}
 IDENTITY_KEYS = {"type", "stream_id", "identity_id", "label", "track_id", "timestamp"}
 
 

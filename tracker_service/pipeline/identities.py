@@ -126,6 +126,10 @@ class IdentityBook:
         held = self._held.get(track_id)
         return held.identity if held is not None else None
 
+    def is_provisional(self, track_id: int) -> bool:
+        held = self._held.get(track_id)
+        return held is not None and held.provisional
+
     def update(
         self,
         visible: tuple[TrackSnapshot, ...],

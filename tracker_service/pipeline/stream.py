@@ -257,6 +257,7 @@ class StreamPipeline:
                 timestamp_s=timestamp_s,
                 track_id=track.track_id,
                 identity_id=self.identities.identity_of(track.track_id),
+                identity_provisional=self.identities.is_provisional(track.track_id),
                 xyxy=track.xyxy,
                 score=track.score,
                 state=track.state,

@@ -201,7 +201,7 @@ export class LiveView {
     const people = [...byIdentity.values()].sort((a, b) => a.identity_id - b.identity_id);
     const unresolved = visible.filter((track) => track.identity_id == null).length;
     const signature = JSON.stringify([
-      people.map((p) => [p.identity_id, p.label, p.track_id]),
+      people.map((p) => [p.identity_id, p.label, p.track_id, p.identity_provisional]),
       unresolved,
     ]);
     if (signature === this.peopleSignature) return;
@@ -226,6 +226,7 @@ export class LiveView {
           h("a", { href: `#identities/${track.identity_id}`, class: "person-name" }, name),
           h("span", { class: "hint" }, track.label ? ` · ID ${track.identity_id}` : ""),
           h("span", { class: "hint" }, ` · track ${track.track_id}`),
+          h("span", { class: "hint" }, track.identity_provisional ? " · still deciding" : ""),
         ),
       );
     });
