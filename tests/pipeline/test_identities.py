@@ -337,3 +337,21 @@ def test_a_track_s_identity_is_provisional_until_confirmed() -> None:
     stream.frame(snapshot(1))
     assert not stream.book.is_provisional(1)
     assert not stream.book.is_provisional(2)  # no such track
+
+
+def test_an_identity_folded_elsewhere_is_no_longer_the_track_s_own_to_fold() -> None:
+    # The track's own provisional identity was folded into another by someone else (an
+    # operator's merge): the track follows it, and its revision must not fold that identity,
+    # which is now someone's, into a third.
+    stream = Stream(samples_needed=1, timeout_frames=0, confirm_samples=3)
+    stream.glimpse(1, person=1)
+    stream.frame(snapshot(1))
+    own = stream.book.identity_of(1)
+    assert own is not None
+    known = stream.gallery.create(LOOKS[2])
+    stream.gallery.merge(known, own)
+    other = stream.gallery.create(LOOKS[0])
+    stream.embed(1, person=0, samples=3)  # looks like `other`
+    stream.frame(snapshot(1))
+    assert stream.gallery.canonical(known) == known  # not folded into `other`
+    assert stream.book.identity_of(1) in {known, other}

@@ -1,27 +1,18 @@
 """Per-stream bookkeeping between tracks and the shared gallery's global identities.
 
-A confirmed track is given an identity from its good views (`identity.evidence`: fully in
-the frame, not overlapped) once it has `samples_needed` of them, or, for someone never seen
-whole, from whatever it has once it is `timeout_frames` old. `identity.decision` picks a
-known identity (a continuation of a track just lost nearby, or a clear match with a margin
-over the second best) or a new one. Identities held by other tracks in view on the same
-stream are excluded, since one person cannot be two boxes at once.
+A confirmed track is shown at once under an identity: from `samples_needed` good views
+(`identity.evidence`), `identity.decision` picks a known identity or a new one; a track with
+no good view yet gets one of its own. Identities of other tracks in view are excluded (one
+person is not two boxes). That decision is **provisional** (`identity_provisional` in the
+output): with `confirm_samples` good views the track is decided again, an identity made for
+it folded into the person it turns out to be (`folding`), and only then do its views teach
+a known identity; a track that ends first is decided from the views it had.
 
-That first decision is **provisional**: when the track has `confirm_samples` good views it
-is decided again from all of them, and changed if the fuller evidence says so (an identity
-created for the track is merged into a known one it turns out to be; a match that no longer
-holds becomes a new identity). Only then do the track's good views become exemplars of the
-identity, so that a wrong early guess never teaches an identity a stranger's looks.
-
-A **guard** watches every track with an identity: when its good views split into two clearly
-separated groups in time, the latest of them recent (`identity.consistency`), the box has
-slid onto another person; the book asks the pipeline to split the track, and the new track
-is identified afresh. When a track ends its identity "leaves" and its sighting is written.
-
-While the gallery's database cannot be reached (`GalleryUnavailableError`, a shared gallery),
-tracking goes on: every gallery call that can reach the database goes through `_gallery_call`,
-a failed one leaves the track as it was (unresolved, or provisional) and is tried again on a
-later frame, and `gallery_error` says why until a call succeeds.
+A **guard** splits a track whose good views fall into two separated groups in time
+(`identity.consistency`): its box slid onto another person. When a track ends its identity
+"leaves" and its sighting is written. While the gallery's database cannot be reached
+(`GalleryUnavailableError`), tracking goes on: gallery calls go through `_gallery_call`, a
+failed one leaves the track as it was and is tried again later, and `gallery_error` says why.
 """
 
 from __future__ import annotations
@@ -43,6 +34,7 @@ from tracker_service.identity.evidence import ViewBook
 from tracker_service.identity.strangers import KnownStrangers, StrangerScale
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.candidates import gallery_candidates, twins
+from tracker_service.pipeline.folding import fold_into
 from tracker_service.pipeline.thumbnails import encode_thumbnail
 from tracker_service.reid.identity_gallery import GalleryUnavailableError, IdentityGallery
 from tracker_service.types import FloatArray, Frame, TrackSnapshot
@@ -192,6 +184,7 @@ class IdentityBook:
 
     def close(self) -> list[int]:
         """End every track (the stream stopped); returns the identities that left."""
+        self._follow_merges_and_deletes()
         changes = IdentityChanges()
         self.end_tracks(tuple(self._held), changes)
         with self._gallery_call():
@@ -291,8 +284,11 @@ class IdentityBook:
         decision = self._decide(query, track, exclude)
         if held.created and decision.identity_id is not None:
             # The "new" person is someone known: fold the identity made for them into theirs.
-            self.gallery.merge(decision.identity_id, held.identity)
-            held.identity, held.created = decision.identity_id, False
+            own, held.identity = (
+                held.identity,
+                fold_into(self.gallery, decision.identity_id, held.identity),
+            )
+            held.created = held.identity == own
             self.revisions += 1
         elif not held.created and decision.identity_id != held.identity:
             held.identity = (
@@ -396,5 +392,6 @@ class IdentityBook:
             if current is None:
                 del self._held[track_id]
             elif current != held.identity:
-                held.identity = current
+                # Folded into another identity: it is no longer the track's own to fold.
+                held.identity, held.created = current, False
                 self.identities_seen.add(current)
