@@ -78,10 +78,13 @@ def test_a_twin_of_the_best_candidate_is_not_someone_else() -> None:
     candidates = [Candidate(1, 0.80), Candidate(2, 0.78), Candidate(3, 0.55)]
     assert decide(candidates).identity_id is None  # without knowing: within the margin
     twins = {frozenset((1, 2))}
-    decision = decide(candidates, twins=lambda a, b: frozenset((a, b)) in twins)
+    decision = decide(candidates, twins=lambda a, b, _cut: frozenset((a, b)) in twins)
     assert (decision.identity_id, decision.reason) == (1, "match")
     # A twin is no "someone else" to stand out from either: nobody left to compare with.
-    assert decide([Candidate(1, 0.66), Candidate(2, 0.40)], twins=lambda a, b: True).reason == "new"
+    assert (
+        decide([Candidate(1, 0.66), Candidate(2, 0.40)], twins=lambda a, b, _cut: True).reason
+        == "new"
+    )
 
 
 def test_known_strangers_are_remembered_boundedly() -> None:

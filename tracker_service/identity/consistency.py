@@ -12,8 +12,10 @@ similarity within each side. The track has most likely changed person when, for 
 
 The cuts come from the embedder's measured spread (OSNet x0.25 MSMT17 on this project's
 videos, crop against crop): the same person averages 0.72-0.85, different people 0.52-0.69.
-`STRANGERS` = 0.70 sits between the two ranges; `SAME_PERSON` = 0.72 is the bottom of the
-same-person range; a `GAP` of 0.10 asks for clearly separated groups, not noise.
+`SAME_PERSON` is the bottom of the same-person range (the decision's `MATCH_SIMILARITY`);
+`STRANGERS` = 0.60 sits in the lower part of the strangers' range, so that only groups that
+look clearly unlike count (a turning walker's views drop towards 0.70); a `GAP` of 0.10 asks
+for clearly separated groups, not noise.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tracker_service.identity.decision import MATCH_SIMILARITY
 from tracker_service.types import FloatArray
 
 MIN_SIDE = 3
-SAME_PERSON = 0.72
+SAME_PERSON = MATCH_SIMILARITY
 STRANGERS = 0.60
 GAP = 0.10
 

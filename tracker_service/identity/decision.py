@@ -94,15 +94,16 @@ def decide(
     candidates: Sequence[Candidate],
     strangers: StrangerScale | None = None,
     margin: float = MATCH_MARGIN,
-    twins: Callable[[int, int], bool] | None = None,
+    twins: Callable[[int, int, float], bool] | None = None,
 ) -> Decision:
     """The identity for a track given the gallery's `candidates` (best first or not).
 
-    `twins(a, b)`: whether identities `a` and `b` may be one person recorded twice (a
-    camera that saw them in poor light or from afar made a second identity). A twin of the
-    best candidate is not someone else: it does not count against the margin."""
-    match_similarity = match_cut(strangers, margin)
+    `twins(a, b, cut)`: whether identities `a` and `b` may be one person recorded twice (a
+    camera that saw them in poor light or from afar made a second identity), judged against
+    the match cut `cut`. A twin of the best candidate is not someone else: it does not count
+    against the margin."""
     high = strangers.high() if strangers is not None else None
+    match_similarity = MATCH_SIMILARITY if high is None else max(MATCH_SIMILARITY, high + margin)
     continuation_similarity = CONTINUATION_SIMILARITY
     if high is not None and strangers is not None:
         continuation_similarity = max(continuation_similarity, strangers.median() or 0.0)
@@ -116,22 +117,22 @@ def decide(
         return Decision(near[0].identity_id, near[0].similarity, "continuation")
     if ranked:
         best = ranked[0]
-        others = [
-            c for c in ranked[1:] if twins is None or not twins(best.identity_id, c.identity_id)
-        ]
-        second = others[0].similarity if others else 0.0
+        # The best candidate that is someone else (only as far down as needed: a twin check
+        # compares two identities' exemplars).
+        someone_else = next(
+            (
+                c
+                for c in ranked[1:]
+                if twins is None or not twins(best.identity_id, c.identity_id, match_similarity)
+            ),
+            None,
+        )
+        second = someone_else.similarity if someone_else is not None else 0.0
         if best.similarity >= match_similarity and best.similarity - second >= margin:
             return Decision(best.identity_id, best.similarity, "match")
-        if others and _far_ahead(best.similarity, max(second, high or 0.0)):
+        if someone_else is not None and _far_ahead(best.similarity, max(second, high or 0.0)):
             return Decision(best.identity_id, best.similarity, "relative")
     return Decision(None, ranked[0].similarity if ranked else 0.0, "new")
-
-
-def match_cut(strangers: StrangerScale | None, margin: float = MATCH_MARGIN) -> float:
-    """The similarity a match needs: `MATCH_SIMILARITY`, or above what known strangers of
-    this scene reach."""
-    high = strangers.high() if strangers is not None else None
-    return MATCH_SIMILARITY if high is None else max(MATCH_SIMILARITY, high + margin)
 
 
 def _far_ahead(best: float, someone_else: float) -> bool:

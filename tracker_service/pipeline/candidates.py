@@ -3,7 +3,7 @@ is a continuation (lost nearby moments ago) and which are twins (one person reco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tracker_service.identity.continuation import LastSeen
 from tracker_service.identity.decision import (
@@ -19,8 +19,13 @@ from tracker_service.types import FloatArray
 SEARCH_CANDIDATES = 8
 
 
+# An identity's exemplars (the gallery's, kept for the duration of one decision).
+Exemplars = Callable[[int], FloatArray]
+
+
 def gallery_candidates(
     gallery: IdentityGallery,
+    exemplars: Exemplars,
     samples: FloatArray,
     query: FloatArray,
     exclude: set[int],
@@ -39,14 +44,12 @@ def gallery_candidates(
             and not seen.at_edge
             and within_reach(seen.xyxy, xyxy, (frame_index - seen.frame_index) / fps)
         )
-        similarity = set_similarity(samples, gallery.exemplars(match.identity_id))
+        similarity = set_similarity(samples, exemplars(match.identity_id))
         result.append(Candidate(match.identity_id, similarity, near))
     return result
 
 
-def twins(
-    gallery: IdentityGallery, known: KnownStrangers, pair: tuple[int, int], cut: float
-) -> bool:
+def twins(exemplars: Exemplars, known: KnownStrangers, pair: tuple[int, int], cut: float) -> bool:
     """Whether two identities may be one person recorded twice: never seen together on this
     stream, and as alike, set against set, as a match needs (`cut`). Records of one person
     from two cameras score 0.75-1.0 there; two people never seen together, or seen by
@@ -55,4 +58,4 @@ def twins(
     first, second = pair
     if known.apart(first, second):
         return False
-    return set_similarity(gallery.exemplars(first), gallery.exemplars(second)) >= cut
+    return set_similarity(exemplars(first), exemplars(second)) >= cut

@@ -18,6 +18,7 @@ failed one leaves the track as it was and is tried again later, and `gallery_err
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +28,6 @@ from tracker_service.identity.continuation import LastSeen, at_edge, duplicate_h
 from tracker_service.identity.decision import (
     Decision,
     decide,
-    match_cut,
     set_similarity,
 )
 from tracker_service.identity.evidence import ViewBook
@@ -333,14 +333,14 @@ class IdentityBook:
         views = self.views.get(track.track_id)
         samples = views.matrix() if views is not None and len(views) else query[None, :]
         where = (track.xyxy, self._frame_index, self.fps)
+        exemplars = functools.cache(self.gallery.exemplars)  # each fetched once per decision
         candidates = gallery_candidates(
-            self.gallery, samples, query, exclude, where=where, last_seen=self._last_seen
+            self.gallery, exemplars, samples, query, exclude, where=where, last_seen=self._last_seen
         )
-        cut = match_cut(self.strangers)
         return decide(
             candidates,
             self.strangers,
-            twins=lambda a, b: twins(self.gallery, self.known_strangers, (a, b), cut),
+            twins=lambda a, b, cut: twins(exemplars, self.known_strangers, (a, b), cut),
         )
 
     def _in_view(self, track: TrackSnapshot, visible: tuple[TrackSnapshot, ...]) -> set[int]:
