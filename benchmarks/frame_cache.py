@@ -106,11 +106,14 @@ def replay(
     fps: float | None = None,
     pipelines: list[Any] | None = None,
     media_fps: float | None = None,
+    hindsight: bool = False,
 ) -> Iterator[FrameResult]:
     """The pipeline's results frame by frame, detector and embedder answered by the cache.
 
     `fps` is the rate the pipeline is told (the camera's); `media_fps` the rate the cached
-    frames were taken at, when only some of a camera's frames reach the pipeline."""
+    frames were taken at, when only some of a camera's frames reach the pipeline. With
+    `hindsight` the results are completed as a file run writes them (a camera's are not)."""
+    from tracker_service.pipeline.hindsight import file_hindsight, with_hindsight
     from tracker_service.pipeline.stream import StreamPipeline
     from tracker_service.reid.gallery import Gallery
     from tracker_service.types import Detections
@@ -150,9 +153,14 @@ def replay(
     if pipelines is not None:
         pipelines.append(pipeline)
     blank = np.zeros((cache.size[1], cache.size[0], 3), np.uint8)
-    for index in range(len(cache.frames)):
-        current["index"] = index
-        yield pipeline.process(blank, index / (media_fps or rate))
+
+    def results() -> Iterator[FrameResult]:
+        for index in range(len(cache.frames)):
+            current["index"] = index
+            yield pipeline.process(blank, index / (media_fps or rate))
+
+    completion = file_hindsight(config, rate) if hindsight else None
+    yield from with_hindsight(results(), completion)
     pipeline.close()
 
 

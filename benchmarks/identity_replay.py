@@ -47,7 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     gallery = Gallery(config.gallery, caches[0].vectors.shape[1])
     pipelines: list[Any] = []
     streams = [
-        replay(c, config, gallery=gallery, source=f"cam{i}", fps=args.fps, pipelines=pipelines)
+        replay(
+            c,
+            config,
+            gallery=gallery,
+            source=f"cam{i}",
+            fps=args.fps,
+            pipelines=pipelines,
+            hindsight=True,
+        )
         for i, c in enumerate(caches)
     ]
     outputs = run_in_step(streams)

@@ -135,6 +135,12 @@ class GalleryConfig(StrictModel):
 class OutputConfig(StrictModel):
     video: bool = Field(True, description="write the annotated MP4")
     mot_ids: Literal["track", "identity"] = Field("track", description="mot.txt's ID column")
+    hindsight: bool = Field(
+        True,
+        description="file runs: fill the gaps of tracks lost and found again, and start new "
+        "tracks where the detector first saw them, in tracks.jsonl, mot.txt and the scores "
+        "(results are held back tracker.lost_buffer_s; live streams are never held)",
+    )
 
 
 class ServiceConfig(ServiceSecurityConfig, StrictModel):

@@ -23,13 +23,14 @@ from tracker_service.events.files import COUNTS_FILE, EVENTS_FILE, EventFileWrit
 from tracker_service.events.model import EventSink
 from tracker_service.events.monitor import EventMonitor
 from tracker_service.pipeline import PipelineStats, StreamPipeline
+from tracker_service.pipeline.hindsight import Hindsight, file_hindsight
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models
 from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
 from tracker_service.sinks.jsonl import JsonLinesWriter
 from tracker_service.sinks.mot import MotWriter
 from tracker_service.sinks.video import AnnotatedVideoWriter
-from tracker_service.types import Frame
+from tracker_service.types import Frame, FrameResult
 from tracker_service.video_file import VideoFileSource
 from tracker_service.zones import ZoneSet
 
@@ -134,6 +135,33 @@ def _scorer(ground_truth: GroundTruth | None) -> RunScorer | None:
     return RunScorer(ground_truth)
 
 
+class _TrackFiles:
+    """`tracks.jsonl`, `mot.txt` and the scores: each track as the whole run saw it."""
+
+    def __init__(
+        self,
+        tracks: JsonLinesWriter,
+        mot: MotWriter,
+        scorer: RunScorer | None,
+        hindsight: Hindsight | None,
+    ) -> None:
+        self._tracks, self._mot, self._scorer, self._hindsight = tracks, mot, scorer, hindsight
+
+    def add(self, result: FrameResult) -> None:
+        self._write(self._hindsight.push(result) if self._hindsight is not None else [result])
+
+    def finish(self) -> None:
+        if self._hindsight is not None:
+            self._write(self._hindsight.flush())
+
+    def _write(self, results: Sequence[FrameResult]) -> None:
+        for result in results:
+            self._tracks.write(result)
+            if self._scorer is not None:
+                self._scorer.add(result)
+            self._mot.write(result.tracks)
+
+
 def run_video(
     video: Path,
     out_dir: Path,
@@ -197,6 +225,7 @@ def run_video(
                 if config.output.video
                 else None
             )
+            track_files = _TrackFiles(json_sink, mot_sink, scorer, file_hindsight(config, info.fps))
             frames = decode_ahead(source)
             try:
                 # The next frames decode in their own thread while this one is processed.
@@ -207,10 +236,7 @@ def run_video(
                     result = pipeline.process(frame, timestamp)
                     monitor.observe(frame, result)
                     last = (timestamp, frame)
-                    json_sink.write(result)
-                    if scorer is not None:
-                        scorer.add(result)
-                    mot_sink.write(result.tracks)
+                    track_files.add(result)
                     if video_sink is not None:
                         video_sink.write(draw_tracks(frame, result.tracks, gallery.label))
                     if progress is not None:
@@ -219,6 +245,7 @@ def run_video(
                 frames.close()  # stops the reader before the source closes
                 monitor.close(last[0], last[1])
                 monitor.left(pipeline.close(), last[0], last[1])
+                track_files.finish()
                 write_counts(out_dir, monitor.counts())
                 if video_sink is not None:
                     video_sink.close()

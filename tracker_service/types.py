@@ -192,3 +192,6 @@ class FrameResult:
     embedded: int
     appeared: tuple[int, ...] = ()
     left: tuple[int, ...] = ()
+    # The detector's boxes that no shown track took, as (x1, y1, x2, y2, score): a file run's
+    # hindsight starts new tracks on them where the detector first saw them.
+    unshown: tuple[tuple[float, float, float, float, float], ...] = ()

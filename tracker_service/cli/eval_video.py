@@ -16,6 +16,7 @@ from tracker_service.cli.track import add_model_options, config_from_args
 from tracker_service.config import Config
 from tracker_service.detection import Detector
 from tracker_service.evaluation.video import GroundTruth, VideoScores, run_in_step, score_outputs
+from tracker_service.pipeline.hindsight import file_hindsight, with_hindsight
 from tracker_service.pipeline.stream import StreamPipeline
 from tracker_service.reid.identity_gallery import IdentityGallery
 from tracker_service.runtime import Models, load_models, open_gallery
@@ -102,8 +103,9 @@ def camera_results(
             source=video.name,
         )
         pipelines.append(pipeline)
-        for _, timestamp, frame in source:
-            yield pipeline.process(frame, timestamp)
+        results = (pipeline.process(frame, timestamp) for _, timestamp, frame in source)
+        # Scored as a file run writes its tracks: completed in hindsight.
+        yield from with_hindsight(results, file_hindsight(config, source.info.fps))
         pipeline.close()
 
 

@@ -170,6 +170,7 @@ class StreamPipeline:
             embedded=len(decision),
             appeared=tuple(changes.appeared),
             left=tuple(changes.left),
+            unshown=_unshown(detections, visible),
         )
         self._account(output, visible, decision, len(detections))
         self.stats.times.add(detected - started, embedded - detected, time.perf_counter() - started)
@@ -282,3 +283,12 @@ class StreamPipeline:
                 self._confirmed_live.add(track.track_id)
                 self.stats.tracks_confirmed += 1
         self._confirmed_live.difference_update(output.removed)
+
+
+def _unshown(
+    detections: Detections, visible: tuple[TrackSnapshot, ...]
+) -> tuple[tuple[float, float, float, float, float], ...]:
+    shown = {track.detection_index for track in visible}
+    rows = [row for row in range(len(detections)) if row not in shown]
+    boxes = np.column_stack([detections.xyxy[rows], detections.confidence[rows]])
+    return tuple((x1, y1, x2, y2, score) for x1, y1, x2, y2, score in boxes.tolist())
