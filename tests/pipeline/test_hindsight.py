@@ -104,6 +104,15 @@ def test_a_person_hidden_for_a_few_frames_has_the_gap_filled() -> None:
         assert completed[i].track_id == completed[5].track_id
 
 
+def test_a_long_gap_stays_a_gap() -> None:
+    # Hidden for 1 s: the tracker finds the person again (lost_buffer_s 2 s), but a straight
+    # line over that long is a guess; only gaps up to output.hindsight_s are filled.
+    frames = [[_walker(i, 0.9)] if not 5 <= i <= 14 else [] for i in range(20)]
+    completed = _frames_of(_run(frames, hindsight=True))
+    assert not set(range(5, 15)) & set(completed)
+    assert completed[4].track_id == completed[15].track_id
+
+
 def test_a_weak_box_elsewhere_is_nobody_s_start() -> None:
     # Someone far off scores 0.3 once: no track, nothing written for it.
     frames = [[_walker(i, 0.9)] for i in range(10)]
@@ -147,8 +156,8 @@ def test_a_weak_box_on_someone_shown_does_not_start_another_track() -> None:
 def test_a_hindsight_is_bounded_and_can_be_switched_off() -> None:
     config = Config()
     hindsight = file_hindsight(config, FPS)
-    assert hindsight is not None and hindsight.window == 21  # lost_buffer_s 2 s at 10 fps
-    huge = file_hindsight(config, 10_000.0)
+    assert hindsight is not None and hindsight.window == 8  # 0.67 s at 10 fps, and one
+    huge = file_hindsight(config, 240.0 * 100)
     assert huge is not None and huge.window == 600
     off = config.model_copy(
         update={"output": config.output.model_copy(update={"hindsight": False})}

@@ -4,11 +4,11 @@ Live, a frame's tracks are final with the frame: a person hidden for a few frame
 gap in their track, and a person walking in is shown only once a box of theirs is confident
 (`new_track_score`) and the track confirmed (`confirm_hits`); at the edge of the picture, where
 half a person is in view, that is several frames late. A file run can wait. `Hindsight` holds
-its results back for as long as a lost track may be found again (`lost_buffer_s`), and before
-a result is written:
+its results back a short while (`output.hindsight_s`), and before a result is written:
 
-* a track lost and found again has its gap filled, linearly between the box before and the
-  box after (the offline interpolation of ByteTrack and BoT-SORT): records in state `lost`;
+* a track lost and found again within that while has its gap filled, linearly between the box
+  before and the box after (the offline interpolation of ByteTrack and BoT-SORT): records in
+  state `lost`;
 * a new track starts where the detector first saw it: from its first shown box back, the
   weaker boxes that no track showed and that continue it by the tracker's own rule for weak
   boxes (score >= `low_score`, buffered IoU >= `second_stage_min_iou`): records in state
@@ -51,16 +51,16 @@ class _Held:
     used: NDArray[np.bool_]
 
 
-def window_frames(tracker: TrackerConfig, fps: float) -> int:
-    """Frames to hold back so that every gap a re-found track leaves can be filled."""
-    return min(MAX_WINDOW_FRAMES, max(2, math.ceil(tracker.lost_buffer_s * fps) + 1))
+def window_frames(seconds: float, fps: float) -> int:
+    """Frames to hold back to fill gaps of up to `seconds`."""
+    return min(MAX_WINDOW_FRAMES, max(2, round(seconds * fps) + 1))
 
 
 def file_hindsight(config: Config, fps: float) -> Hindsight | None:
     """The hindsight of a file run at `fps`, or None where `output.hindsight` is off."""
     if not config.output.hindsight:
         return None
-    return Hindsight(config.tracker, window_frames(config.tracker, fps))
+    return Hindsight(config.tracker, window_frames(config.output.hindsight_s, fps))
 
 
 class Hindsight:
