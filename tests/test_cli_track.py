@@ -245,6 +245,27 @@ def test_track_mot_writes_a_valid_mot_file(
     assert on_people >= 0.8 * len(rows)
 
 
+def test_track_mot_in_hindsight_adds_to_the_live_tracks(mot15_root: Path, tmp_path: Path) -> None:
+    sequence = mot15_root / "TUD-Stadtmitte"
+    live, completed = tmp_path / "live.txt", tmp_path / "hindsight.txt"
+    assert cli.main(["track-mot", str(sequence), "--out", str(live)]) == 0
+    assert cli.main(["track-mot", str(sequence), "--out", str(completed), "--hindsight"]) == 0
+    before, after = read_mot_file(live), read_mot_file(completed)  # still one id a frame
+    seen = {(int(f), int(i)) for f, i in zip(before.frames, before.ids, strict=True)}
+    added = {(int(f), int(i)) for f, i in zip(after.frames, after.ids, strict=True)} - seen
+    assert seen <= {(int(f), int(i)) for f, i in zip(after.frames, after.ids, strict=True)}
+    assert added  # people hidden a moment, tracks started at their first box
+    # Every added row belongs to a track that is shown live, next to its live rows.
+    spans = {}
+    for frame, track in seen:
+        first, last = spans.get(track, (frame, frame))
+        spans[track] = (min(first, frame), max(last, frame))
+    fps = 25  # TUD-Stadtmitte
+    for frame, track in added:
+        first, last = spans[track]
+        assert first - fps <= frame <= last
+
+
 def test_track_mot_on_a_folder_that_is_no_sequence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracker_service.types import Detections, FrameResult, TrackRecord
+
 if TYPE_CHECKING:
     from tracker_service.config import Config
     from tracker_service.evaluation.video import GroundTruth
@@ -97,6 +99,12 @@ def register(subparsers: Any) -> None:
     mot.add_argument("sequence", type=Path, help="sequence folder (seqinfo.ini, det/det.txt)")
     mot.add_argument("--out", type=Path, help="result file (default: <sequence name>.txt)")
     mot.add_argument("--config", type=Path, help="YAML configuration file")
+    mot.add_argument(
+        "--hindsight",
+        action="store_true",
+        help="write the tracks as a file run does: short gaps filled, tracks started at "
+        "their first weak box (output.hindsight_s); default: as the tracker shows them live",
+    )
     mot.set_defaults(handler=run_track_mot)
 
 
@@ -236,8 +244,8 @@ def _ground_truth_argument(path: Path | None) -> GroundTruth | None:
 
 def run_track_mot(args: argparse.Namespace) -> int:
     from tracker_service.motchallenge import iter_detections, read_seqinfo
+    from tracker_service.pipeline.hindsight import Hindsight, window_frames, with_hindsight
     from tracker_service.sinks.mot import format_mot_row
-    from tracker_service.tracking import Tracker
 
     config = config_from_args(args)
     sequence: Path = args.sequence
@@ -246,20 +254,47 @@ def run_track_mot(args: argparse.Namespace) -> int:
     if not detections_file.is_file():
         raise FileNotFoundError(f"{detections_file} not found")
     out: Path = args.out or Path(f"{info.name}.txt")
-    tracker = Tracker(config.tracker, info.frame_rate)
-    lines: list[str] = []
-    elapsed = 0.0
-    for frame, detections in iter_detections(detections_file, info.length):
-        started = time.perf_counter()
-        output = tracker.update(detections)
-        elapsed += time.perf_counter() - started
-        for track in output.confirmed_visible():
-            x1, y1, x2, y2 = track.xyxy
-            lines.append(
-                format_mot_row(frame, track.track_id, (x1, y1, x2 - x1, y2 - y1), track.score)
-            )
+    timer = _TrackerTimer(config, info.frame_rate)
+    results = (
+        timer.update(frame - 1, detections)
+        for frame, detections in iter_detections(detections_file, info.length)
+    )
+    hindsight = (
+        Hindsight(config.tracker, window_frames(config.output.hindsight_s, info.frame_rate))
+        if args.hindsight
+        else None
+    )
+    lines = [
+        format_mot_row(result.frame_index + 1, record.track_id, record.tlwh, record.score)
+        for result in with_hindsight(results, hindsight)
+        for record in result.tracks
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(lines), encoding="utf-8")
-    rate = info.length / elapsed if elapsed > 0 else float("inf")
+    rate = info.length / timer.elapsed_s if timer.elapsed_s > 0 else float("inf")
     print(f"{info.name}: {info.length} frames, {len(lines)} boxes -> {out} (update {rate:.0f} fps)")
     return 0
+
+
+class _TrackerTimer:
+    """The tracker alone, timed, its confirmed tracks as a frame's result."""
+
+    def __init__(self, config: Config, fps: float) -> None:
+        from tracker_service.tracking import Tracker
+
+        self.tracker = Tracker(config.tracker, fps)
+        self.elapsed_s = 0.0
+
+    def update(self, frame_index: int, detections: Detections) -> FrameResult:
+        from tracker_service.pipeline.hindsight import unshown_boxes
+
+        started = time.perf_counter()
+        output = self.tracker.update(detections)
+        self.elapsed_s += time.perf_counter() - started
+        visible = output.confirmed_visible()
+        records = tuple(
+            TrackRecord(frame_index, 0.0, t.track_id, None, t.xyxy, t.score, t.state)
+            for t in visible
+        )
+        unshown = unshown_boxes(detections, visible)
+        return FrameResult(frame_index, 0.0, records, len(detections), 0, unshown=unshown)

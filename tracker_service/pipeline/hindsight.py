@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from tracker_service.config import Config
 from tracker_service.config_tracker import TrackerConfig
 from tracker_service.tracking.association import buffered, iou_matrix
-from tracker_service.types import FrameResult, TrackRecord, TrackState
+from tracker_service.types import Detections, FrameResult, TrackRecord, TrackSnapshot, TrackState
 
 # A weak box overlapping a shown one this much is more likely that person's second box (what
 # non-maximum suppression left) than someone else: it never starts another track.
@@ -191,3 +191,13 @@ def with_hindsight(
     for result in results:
         yield from hindsight.push(result)
     yield from hindsight.flush()
+
+
+def unshown_boxes(
+    detections: Detections, visible: tuple[TrackSnapshot, ...]
+) -> tuple[tuple[float, float, float, float, float], ...]:
+    """The detections no visible track took, as `FrameResult.unshown` keeps them."""
+    shown = {track.detection_index for track in visible}
+    rows = [row for row in range(len(detections)) if row not in shown]
+    boxes = np.column_stack([detections.xyxy[rows], detections.confidence[rows]])
+    return tuple((x1, y1, x2, y2, score) for x1, y1, x2, y2, score in boxes.tolist())

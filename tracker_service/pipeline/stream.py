@@ -23,6 +23,7 @@ from tracker_service.identity.evidence import ViewBook, good_views
 from tracker_service.identity.self_check import SelfCheck
 from tracker_service.pipeline.cache import EmbeddingCache
 from tracker_service.pipeline.gate import GateDecision, ReidGate
+from tracker_service.pipeline.hindsight import unshown_boxes
 from tracker_service.pipeline.identities import IdentityBook, IdentityChanges
 from tracker_service.reid.base import Embedder
 from tracker_service.reid.identity_gallery import GalleryUnavailableError, IdentityGallery
@@ -170,7 +171,7 @@ class StreamPipeline:
             embedded=len(decision),
             appeared=tuple(changes.appeared),
             left=tuple(changes.left),
-            unshown=_unshown(detections, visible),
+            unshown=unshown_boxes(detections, visible),
         )
         self._account(output, visible, decision, len(detections))
         self.stats.times.add(detected - started, embedded - detected, time.perf_counter() - started)
@@ -283,12 +284,3 @@ class StreamPipeline:
                 self._confirmed_live.add(track.track_id)
                 self.stats.tracks_confirmed += 1
         self._confirmed_live.difference_update(output.removed)
-
-
-def _unshown(
-    detections: Detections, visible: tuple[TrackSnapshot, ...]
-) -> tuple[tuple[float, float, float, float, float], ...]:
-    shown = {track.detection_index for track in visible}
-    rows = [row for row in range(len(detections)) if row not in shown]
-    boxes = np.column_stack([detections.xyxy[rows], detections.confidence[rows]])
-    return tuple((x1, y1, x2, y2, score) for x1, y1, x2, y2, score in boxes.tolist())
