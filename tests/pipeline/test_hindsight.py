@@ -10,33 +10,17 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from tests.pipeline.test_stream_identities import Scored, ScriptedDetector
 from tracker_service.config import Config, GalleryConfig
 from tracker_service.config_tracker import TrackerConfig
 from tracker_service.pipeline.hindsight import Hindsight, file_hindsight, with_hindsight
 from tracker_service.pipeline.stream import StreamPipeline
 from tracker_service.reid.gallery import Gallery
-from tracker_service.types import Detections, FrameResult, TrackRecord, TrackState
+from tracker_service.types import FrameResult, TrackRecord, TrackState
 
 FPS = 10.0
 WIDTH, HEIGHT = 640, 360
 DIM = 8
-Scored = tuple[float, float, float, float, float]  # x1, y1, x2, y2, score
-
-
-class ScoredDetector:
-    """The scored boxes of each frame, in order."""
-
-    def __init__(self, frames: Sequence[Sequence[Scored]]) -> None:
-        self.frames = list(frames)
-        self.index = -1
-
-    def detect(self, frame: NDArray[np.uint8]) -> Detections:
-        self.index += 1
-        boxes = self.frames[self.index] if self.index < len(self.frames) else ()
-        if not boxes:
-            return Detections.empty()
-        rows = np.array(boxes, np.float32)
-        return Detections(rows[:, :4], rows[:, 4])
 
 
 class SameLooks:
@@ -55,7 +39,7 @@ def _walker(frame: int, score: float, x0: float = 100.0, step: float = 6.0) -> S
 def _run(frames: list[list[Scored]], hindsight: bool) -> list[FrameResult]:
     config = Config()
     pipeline = StreamPipeline(
-        detector=ScoredDetector(frames),
+        detector=ScriptedDetector(frames),
         embedder=SameLooks(),
         gallery=Gallery(GalleryConfig(), DIM, None, "scripted"),
         config=config,

@@ -17,12 +17,13 @@ FPS = 4.0  # a busy machine: a few frames a second of a camera reach the pipelin
 WIDTH, HEIGHT = 640, 360
 DIM = 8
 Box = tuple[float, float, float, float]
+Scored = tuple[float, float, float, float, float]  # a box and the detector's score
 
 
 class ScriptedDetector:
-    """The boxes of each frame, in order; no box once the script is over."""
+    """The boxes of each frame, in order (scored 0.9 unless given); none once it is over."""
 
-    def __init__(self, frames: Sequence[Sequence[Box]]) -> None:
+    def __init__(self, frames: Sequence[Sequence[Box | Scored]]) -> None:
         self.frames = list(frames)
         self.index = -1
 
@@ -31,7 +32,8 @@ class ScriptedDetector:
         boxes = self.frames[self.index] if self.index < len(self.frames) else ()
         if not boxes:
             return Detections.empty()
-        return Detections(np.array(boxes, np.float32), np.full(len(boxes), 0.9, np.float32))
+        rows = np.array([(*box, 0.9) if len(box) == 4 else box for box in boxes], np.float32)
+        return Detections(rows[:, :4], rows[:, 4])
 
 
 class OnePersonEmbedder:
