@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for i, c in enumerate(caches)
     ]
     outputs = run_in_step(streams)
-    scores = score_outputs(truths, outputs, args.fps or caches[0].fps, canonical=gallery.canonical)
+    fps = args.fps or caches[0].fps
+    scores = score_outputs(truths, outputs, fps, gallery.canonical, config.output.hindsight)
     doubtful = sum(p.self_check.doubtful_count() for p in pipelines)
     print(format_scores(scores, doubtful))
     print("transfers:", dict(scores.identities.transferred))

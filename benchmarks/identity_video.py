@@ -102,7 +102,8 @@ def run_ours(pairs: Sequence[tuple[Path, Path]], models: Any, config: Any) -> di
     outputs = run_in_step([stream(video) for video, _ in pairs])
     wall = time.perf_counter() - started
     truths = [GroundTruth.read(gt) for _, gt in pairs]
-    scores = score_outputs(truths, outputs, pipelines[0].tracker.fps, gallery.canonical)
+    fps = pipelines[0].tracker.fps
+    scores = score_outputs(truths, outputs, fps, gallery.canonical, config.output.hindsight)
     gallery.close()
     return {
         "scores": scores.to_dict(),

@@ -110,11 +110,14 @@ def test_every_frame_is_in_the_json_lines(cli_run: Path) -> None:
     frames = read_jsonl(cli_run / "tracks.jsonl")
     assert [f["frame"] for f in frames] == list(range(CLIP_FRAMES))
     states: dict[int, list[str]] = {}
+    identities: dict[int, set[int | None]] = {}
     for document in frames:
         for track in document["tracks"]:
             assert "frame" not in track and "timestamp_s" not in track  # said once a line
             assert track["class"] == "person"
             states.setdefault(track["track_id"], []).append(track["state"])
+            identities.setdefault(track["track_id"], set()).add(track["identity_id"])
+            assert track["identity_provisional"] is False  # the run is over
             x1, y1, x2, y2 = track["box_xyxy"]
             assert x1 <= x2 and y1 <= y2
     # In hindsight a track starts at the detector's first weak box of the person (state
@@ -124,6 +127,8 @@ def test_every_frame_is_in_the_json_lines(cli_run: Path) -> None:
         assert set(track_states[:confirmed]) <= {"tentative"}
         assert set(track_states[confirmed:]) <= {"confirmed", "lost"}
     assert sum(s.count("tentative") for s in states.values()) >= len(states)
+    # ... and every box of a track is under the identity the track ended with.
+    assert all(len(labels) == 1 for labels in identities.values()), identities
 
 
 @pytest.mark.slow

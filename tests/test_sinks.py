@@ -165,3 +165,34 @@ def test_drawing_labels_by_identity_and_leaves_the_input_alone() -> None:
     # An identity that may still change says so.
     assert record_label(replace(tracks[0], identity_provisional=True)) == "ID 7? (t1)"
     assert identity_colour(7) != identity_colour(8)
+
+
+def test_a_finished_run_is_rewritten_under_each_track_s_final_identity(tmp_path: Path) -> None:
+    from tracker_service.identity.final_labels import TrackIdentities
+    from tracker_service.sinks.relabel import rewrite_files
+
+    tracks, mot = tmp_path / "tracks.jsonl", tmp_path / "mot.txt"
+    frames = [
+        FrameResult(0, 0.0, FRAME_0, 2, 0),
+        # Track 2 is decided as 9 (later folded into 7, track 1's): one box keeps 7.
+        FrameResult(1, 0.04, (*FRAME_1, record(1, 2, 9, (0.0, 0.0, 5.0, 5.0))), 2, 0),
+        FrameResult(2, 0.08, (record(2, 2, 9, (1.0, 0.0, 6.0, 5.0)),), 1, 0),
+    ]
+    identities = TrackIdentities()
+    with JsonLinesWriter(tracks) as json_sink, MotWriter(mot, use_identity=True) as mot_sink:
+        for result in frames:
+            json_sink.write(result)
+            mot_sink.write(result.tracks)
+            identities.observe(result.tracks)
+    rewrite_files(tracks, mot, identities.final({9: 7, 7: 7}.get))
+    written = [json.loads(line) for line in tracks.read_text().splitlines()]
+    labels = [[(t["track_id"], t["identity_id"]) for t in f["tracks"]] for f in written]
+    assert labels == [[(1, 7), (2, None)], [(1, 7), (2, None)], [(2, 7)]]
+    assert all(not t["identity_provisional"] for f in written for t in f["tracks"])
+    rows = read_mot_file(mot)  # still valid: one identity a frame
+    assert list(zip(rows.frames.tolist(), rows.ids.tolist(), strict=True)) == [
+        (1, 7),
+        (2, 7),
+        (3, 7),
+    ]
+    assert not list(tmp_path.glob("*.part"))

@@ -137,9 +137,9 @@ class OutputConfig(StrictModel):
     mot_ids: Literal["track", "identity"] = Field("track", description="mot.txt's ID column")
     hindsight: bool = Field(
         True,
-        description="file runs: fill short gaps of tracks lost and found again, and start new "
-        "tracks where the detector first saw them, in tracks.jsonl, mot.txt and the scores "
-        "(live streams are never held back)",
+        description="file runs: fill short gaps of tracks lost and found again, start new "
+        "tracks where the detector first saw them, and write each track under the identity it "
+        "ended with, in tracks.jsonl, mot.txt and the scores (live streams never wait)",
     )
     # ByteTrack's and BoT-SORT's offline interpolation fills gaps of up to 20 frames of
     # MOT17's 30 fps. On MOT15's six sequences (public detections) gaps of up to 2 s added

@@ -22,6 +22,7 @@ from tracker_service.decode_ahead import decode_ahead
 from tracker_service.events.files import COUNTS_FILE, EVENTS_FILE, EventFileWriter, write_counts
 from tracker_service.events.model import EventSink
 from tracker_service.events.monitor import EventMonitor
+from tracker_service.identity.final_labels import Canonical, TrackIdentities
 from tracker_service.pipeline import PipelineStats, StreamPipeline
 from tracker_service.pipeline.hindsight import Hindsight, file_hindsight
 from tracker_service.reid.identity_gallery import IdentityGallery
@@ -29,6 +30,7 @@ from tracker_service.runtime import Models
 from tracker_service.sinks import MOT_FILE, SUMMARY_FILE, TRACKS_FILE, VIDEO_FILE
 from tracker_service.sinks.jsonl import JsonLinesWriter
 from tracker_service.sinks.mot import MotWriter
+from tracker_service.sinks.relabel import rewrite_files
 from tracker_service.sinks.video import AnnotatedVideoWriter
 from tracker_service.types import Frame, FrameResult
 from tracker_service.video_file import VideoFileSource
@@ -127,12 +129,12 @@ def _summarise(
     )
 
 
-def _scorer(ground_truth: GroundTruth | None) -> RunScorer | None:
+def _scorer(ground_truth: GroundTruth | None, hindsight: bool) -> RunScorer | None:
     if ground_truth is None:
         return None
     from tracker_service.evaluation.video import RunScorer
 
-    return RunScorer(ground_truth)
+    return RunScorer(ground_truth, hindsight)
 
 
 class _TrackFiles:
@@ -146,6 +148,7 @@ class _TrackFiles:
         hindsight: Hindsight | None,
     ) -> None:
         self._tracks, self._mot, self._scorer, self._hindsight = tracks, mot, scorer, hindsight
+        self.identities = TrackIdentities()
 
     def add(self, result: FrameResult) -> None:
         self._write(self._hindsight.push(result) if self._hindsight is not None else [result])
@@ -154,9 +157,17 @@ class _TrackFiles:
         if self._hindsight is not None:
             self._write(self._hindsight.flush())
 
+    def relabel(self, canonical: Canonical, tracks: Path, mot: Path | None) -> None:
+        """Once the writers are closed, in hindsight: each track under its final identity
+        (`mot` too when it is written by identity)."""
+        if self._hindsight is not None:
+            final = self.identities.final(canonical)
+            rewrite_files(tracks, mot, final)
+
     def _write(self, results: Sequence[FrameResult]) -> None:
         for result in results:
             self._tracks.write(result)
+            self.identities.observe(result.tracks)
             if self._scorer is not None:
                 self._scorer.add(result)
             self._mot.write(result.tracks)
@@ -186,7 +197,7 @@ def run_video(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     identities_before = len(gallery)
-    scorer = _scorer(ground_truth)
+    scorer = _scorer(ground_truth, config.output.hindsight)
     with VideoFileSource(video) as source:
         info = source.info
         pipeline = StreamPipeline(
@@ -206,9 +217,10 @@ def run_video(
             "counts": out_dir / COUNTS_FILE,
         }
         cancelled = False
+        mot_by_identity = config.output.mot_ids == "identity"
         with (
             JsonLinesWriter(outputs["tracks"]) as json_sink,
-            MotWriter(outputs["mot"], use_identity=config.output.mot_ids == "identity") as mot_sink,
+            MotWriter(outputs["mot"], use_identity=mot_by_identity) as mot_sink,
             EventFileWriter(out_dir) as event_file,
         ):
             monitor = EventMonitor(
@@ -249,6 +261,9 @@ def run_video(
                 write_counts(out_dir, monitor.counts())
                 if video_sink is not None:
                     video_sink.close()
+    track_files.relabel(
+        gallery.canonical, outputs["tracks"], outputs["mot"] if mot_by_identity else None
+    )
     summary = _summarise(
         video, pipeline, info.fps, time.perf_counter() - started, identities_before
     )

@@ -10,7 +10,12 @@ from tracker_service.evaluation.identity_figures import (
     min_frames_for,
 )
 from tracker_service.evaluation.mot_files import GT_MIN_COLUMNS, parse_mot_lines
-from tracker_service.evaluation.video import CameraOutput, GroundTruth, score_outputs
+from tracker_service.evaluation.video import (
+    PROVISIONAL_BASE,
+    CameraOutput,
+    GroundTruth,
+    score_outputs,
+)
 from tracker_service.types import FrameResult, TrackRecord, TrackState
 
 
@@ -81,3 +86,29 @@ def test_after_merges_a_provisional_identity_counts_as_the_one_it_joined() -> No
     assert merged.identities.splits == 1  # what was shown live is unchanged
     assert merged.after_merges is not None and merged.after_merges.splits == 0
     assert merged.identity_count_after_merges == 1
+
+
+def test_in_hindsight_each_track_is_scored_under_its_final_identity() -> None:
+    # Track 1 shows no identity, then 5, which is later folded into 3. Track 2 (another
+    # person, in view for the first ten frames) ends as 3 too: one identity cannot be two
+    # boxes of a frame, so the one listed second in a frame keeps none.
+    output = CameraOutput(0)
+    for frame in range(20):
+        first = record(frame, 1, None if frame < 3 else 5, 0.0)
+        second = record(frame, 2, 3, 100.0)
+        output.add(
+            FrameResult(frame, frame / 10, (first, second) if frame < 10 else (first,), 1, 0)
+        )
+    gt = [f"{f},1,0,0,10,20,1,-1,-1,-1" for f in range(1, 21)]
+    gt += [f"{f},2,100,0,10,20,1,-1,-1,-1" for f in range(1, 11)]
+    truth = GroundTruth("seq", rows(gt, GT_MIN_COLUMNS), 20)
+    canonical = {5: 3, 3: 3}.get
+    live = score_outputs([truth], [output], fps=10.0, canonical=canonical)
+    assert live.by_identity.id_switches == 1  # three frames without an identity, then 5
+    final = score_outputs([truth], [output], fps=10.0, canonical=canonical, hindsight=True)
+    by_track: dict[str, set[str]] = {}
+    for track_line, identity_line in zip(output.track_lines, output.identity_lines, strict=True):
+        by_track.setdefault(track_line.split(",")[1], set()).add(identity_line.split(",")[1])
+    assert by_track["1"] == {"3"}  # from its first frame, after the merge
+    assert by_track["2"] == {str(PROVISIONAL_BASE + 2)}  # its own provisional id: one box each
+    assert final.by_identity.id_switches == 0 and final.identity_count == 1

@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         ]
         outputs = run_in_step(streams)
         fps = pipelines[0].tracker.fps if pipelines else 25.0
-        scores = score_outputs(truths, outputs, fps, canonical=gallery.canonical)
+        scores = score_outputs(
+            truths, outputs, fps, canonical=gallery.canonical, hindsight=config.output.hindsight
+        )
     finally:
         gallery.close()
     doubtful = sum(p.self_check.doubtful_count() for p in pipelines)

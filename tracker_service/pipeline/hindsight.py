@@ -16,7 +16,8 @@ its results back a short while (`output.hindsight_s`), and before a result is wr
 
 Only results are held (small, bounded by the window), never frames: the annotated video and
 the events show what was seen as it was seen; `tracks.jsonl`, `mot.txt` and the scores take
-the completed tracks.
+the completed tracks. Once the run is over, their identities are made final too
+(`identity.final_labels`).
 """
 
 from __future__ import annotations
