@@ -142,6 +142,7 @@ def replay(
     if gallery is None:  # not `or`: an empty gallery is falsy (len 0) and must be shared
         gallery = Gallery(config.gallery, CachedEmbedder.dim)
     rate = fps or cache.fps
+    completion = file_hindsight(config, rate) if hindsight else None
     pipeline = ReplayPipeline(
         detector=CachedDetector(),
         embedder=CachedEmbedder(),
@@ -149,6 +150,7 @@ def replay(
         config=config,
         fps=rate,
         source=source,
+        keep_unshown=completion is not None,
     )
     if pipelines is not None:
         pipelines.append(pipeline)
@@ -159,7 +161,6 @@ def replay(
             current["index"] = index
             yield pipeline.process(blank, index / (media_fps or rate))
 
-    completion = file_hindsight(config, rate) if hindsight else None
     yield from with_hindsight(results(), completion)
     pipeline.close()
 

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             source=f"cam{i}",
             fps=args.fps,
             pipelines=pipelines,
-            hindsight=True,
+            hindsight=config.output.hindsight,
         )
         for i, c in enumerate(caches)
     ]

@@ -208,6 +208,7 @@ def run_video(
             fps=info.fps,
             source=source_name or video.name,
             motion_gated=config.motion.files,
+            keep_unshown=config.output.hindsight,
         )
         outputs = {
             "tracks": out_dir / TRACKS_FILE,

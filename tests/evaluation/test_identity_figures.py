@@ -105,10 +105,16 @@ def test_in_hindsight_each_track_is_scored_under_its_final_identity() -> None:
     canonical = {5: 3, 3: 3}.get
     live = score_outputs([truth], [output], fps=10.0, canonical=canonical)
     assert live.by_identity.id_switches == 1  # three frames without an identity, then 5
+    shown = list(output.identity_lines)
     final = score_outputs([truth], [output], fps=10.0, canonical=canonical, hindsight=True)
+    assert output.identity_lines == shown  # scoring leaves the output as it was shown
+    relabelled = output.relabelled(canonical)
     by_track: dict[str, set[str]] = {}
-    for track_line, identity_line in zip(output.track_lines, output.identity_lines, strict=True):
+    for track_line, identity_line in zip(
+        relabelled.track_lines, relabelled.identity_lines, strict=True
+    ):
         by_track.setdefault(track_line.split(",")[1], set()).add(identity_line.split(",")[1])
     assert by_track["1"] == {"3"}  # from its first frame, after the merge
+    assert final.identity_count == 1
     assert by_track["2"] == {str(PROVISIONAL_BASE + 2)}  # its own provisional id: one box each
-    assert final.by_identity.id_switches == 0 and final.identity_count == 1
+    assert final.by_identity.id_switches == 0

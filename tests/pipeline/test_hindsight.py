@@ -45,6 +45,7 @@ def _run(frames: list[list[Scored]], hindsight: bool) -> list[FrameResult]:
         config=config,
         fps=FPS,
         source="scripted",
+        keep_unshown=hindsight,
     )
     blank = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     results = (pipeline.process(blank, index / FPS) for index in range(len(frames)))
@@ -62,7 +63,9 @@ def test_a_person_walking_in_is_written_from_their_first_weak_box() -> None:
     # Half in view at first: the detector is unsure (0.2, 0.35, 0.45), then sure (0.9).
     scores = [0.05, 0.2, 0.35, 0.45] + [0.9] * 8
     frames = [[_walker(i, s)] for i, s in enumerate(scores)]
-    live = _frames_of(_run(frames, hindsight=False))
+    live_results = _run(frames, hindsight=False)
+    assert all(result.unshown == () for result in live_results)  # nobody reads them live
+    live = _frames_of(live_results)
     completed = _frames_of(_run(frames, hindsight=True))
     assert min(live) == 5  # confident at 4, confirmed at 5: what a camera shows
     # In hindsight the track starts at the first box the tracker would have kept (score

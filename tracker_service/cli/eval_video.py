@@ -103,6 +103,7 @@ def camera_results(
             config=config,
             fps=source.info.fps,
             source=video.name,
+            keep_unshown=config.output.hindsight,
         )
         pipelines.append(pipeline)
         results = (pipeline.process(frame, timestamp) for _, timestamp, frame in source)

@@ -244,7 +244,7 @@ def _ground_truth_argument(path: Path | None) -> GroundTruth | None:
 
 def run_track_mot(args: argparse.Namespace) -> int:
     from tracker_service.motchallenge import iter_detections, read_seqinfo
-    from tracker_service.pipeline.hindsight import Hindsight, window_frames, with_hindsight
+    from tracker_service.pipeline.hindsight import hindsight_for, with_hindsight
     from tracker_service.sinks.mot import format_mot_row
 
     config = config_from_args(args)
@@ -254,15 +254,11 @@ def run_track_mot(args: argparse.Namespace) -> int:
     if not detections_file.is_file():
         raise FileNotFoundError(f"{detections_file} not found")
     out: Path = args.out or Path(f"{info.name}.txt")
-    timer = _TrackerTimer(config, info.frame_rate)
+    hindsight = hindsight_for(config, info.frame_rate) if args.hindsight else None
+    timer = _TrackerTimer(config, info.frame_rate, keep_unshown=hindsight is not None)
     results = (
         timer.update(frame - 1, detections)
         for frame, detections in iter_detections(detections_file, info.length)
-    )
-    hindsight = (
-        Hindsight(config.tracker, window_frames(config.output.hindsight_s, info.frame_rate))
-        if args.hindsight
-        else None
     )
     lines = [
         format_mot_row(result.frame_index + 1, record.track_id, record.tlwh, record.score)
@@ -279,10 +275,11 @@ def run_track_mot(args: argparse.Namespace) -> int:
 class _TrackerTimer:
     """The tracker alone, timed, its confirmed tracks as a frame's result."""
 
-    def __init__(self, config: Config, fps: float) -> None:
+    def __init__(self, config: Config, fps: float, keep_unshown: bool) -> None:
         from tracker_service.tracking import Tracker
 
         self.tracker = Tracker(config.tracker, fps)
+        self.keep_unshown = keep_unshown  # only hindsight reads the boxes no track took
         self.elapsed_s = 0.0
 
     def update(self, frame_index: int, detections: Detections) -> FrameResult:
@@ -296,5 +293,5 @@ class _TrackerTimer:
             TrackRecord(frame_index, 0.0, t.track_id, None, t.xyxy, t.score, t.state)
             for t in visible
         )
-        unshown = unshown_boxes(detections, visible)
+        unshown = unshown_boxes(detections, visible) if self.keep_unshown else ()
         return FrameResult(frame_index, 0.0, records, len(detections), 0, unshown=unshown)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tracker_service.evaluation.evaluator import evaluate
@@ -88,11 +88,11 @@ class CameraOutput:
             shown.add(identity)
             self.identity_lines.append(_row(frame, identity, record.tlwh, record.score))
 
-    def relabel(self, canonical: Callable[[int], int | None]) -> None:
-        """Every row of a track under the identity the run finally gave it, as a file run
-        writes them in hindsight (`identity.final_labels`)."""
+    def relabelled(self, canonical: Callable[[int], int | None]) -> CameraOutput:
+        """This output with every row of a track under the identity the run finally gave it,
+        as a file run writes them in hindsight (`identity.final_labels`)."""
         final = self.track_identities.final(canonical)
-        relabelled: list[str] = []
+        copy = replace(self, identity_lines=[], provisional=set(self.provisional))
         labels, labelled_frame = FrameLabels(final), ""
         for line in self.track_lines:
             frame, track_id, rest = line.split(",", 2)
@@ -100,9 +100,9 @@ class CameraOutput:
                 labels, labelled_frame = FrameLabels(final), frame
             identity = labels.identity(int(track_id))
             if identity is None:
-                identity = self._provisional(int(track_id))
-            relabelled.append(f"{frame},{identity},{rest}")
-        self.identity_lines = relabelled
+                identity = copy._provisional(int(track_id))
+            copy.identity_lines.append(f"{frame},{identity},{rest}")
+        return copy
 
     def _provisional(self, track_id: int) -> int:
         identity = PROVISIONAL_BASE + self.camera * PROVISIONAL_PER_CAMERA + track_id
@@ -156,8 +156,7 @@ def score_outputs(
     identities as they stand once merges are done; with `hindsight` too, the outputs are
     first relabelled with each track's final identity, as file runs write them."""
     if hindsight and canonical is not None:
-        for output in outputs:
-            output.relabel(canonical)
+        outputs = [output.relabelled(canonical) for output in outputs]
     by_track = []
     by_identity = []
     matched_identity: dict[tuple[int, int], int] = {}

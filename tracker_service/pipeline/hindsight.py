@@ -57,11 +57,14 @@ def window_frames(seconds: float, fps: float) -> int:
     return min(MAX_WINDOW_FRAMES, max(2, round(seconds * fps) + 1))
 
 
+def hindsight_for(config: Config, fps: float) -> Hindsight:
+    """A hindsight of `output.hindsight_s` at `fps`, by `config`'s tracker rules."""
+    return Hindsight(config.tracker, window_frames(config.output.hindsight_s, fps))
+
+
 def file_hindsight(config: Config, fps: float) -> Hindsight | None:
     """The hindsight of a file run at `fps`, or None where `output.hindsight` is off."""
-    if not config.output.hindsight:
-        return None
-    return Hindsight(config.tracker, window_frames(config.output.hindsight_s, fps))
+    return hindsight_for(config, fps) if config.output.hindsight else None
 
 
 class Hindsight:

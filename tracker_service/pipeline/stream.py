@@ -89,8 +89,12 @@ class StreamPipeline:
         fps: float,
         source: str,
         motion_gated: bool = False,
+        keep_unshown: bool = False,
     ) -> None:
-        """`motion_gated`: run the detector only when the picture changed (`config.motion`)."""
+        """`motion_gated`: run the detector only when the picture changed (`config.motion`);
+        `keep_unshown`: each result keeps the boxes no shown track took (`FrameResult.unshown`),
+        which only a file run's hindsight reads."""
+        self.keep_unshown = keep_unshown
         self.motion: MotionGate | None = MotionGate(config.motion, fps) if motion_gated else None
         self.detector = detector
         self.embedder = embedder
@@ -171,7 +175,7 @@ class StreamPipeline:
             embedded=len(decision),
             appeared=tuple(changes.appeared),
             left=tuple(changes.left),
-            unshown=unshown_boxes(detections, visible),
+            unshown=unshown_boxes(detections, visible) if self.keep_unshown else (),
         )
         self._account(output, visible, decision, len(detections))
         self.stats.times.add(detected - started, embedded - detected, time.perf_counter() - started)
