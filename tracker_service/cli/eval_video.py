@@ -15,6 +15,7 @@ from pathlib import Path
 from tracker_service.cli.track import add_model_options, config_from_args
 from tracker_service.config import Config
 from tracker_service.detection import Detector
+from tracker_service.evaluation.people import read_people
 from tracker_service.evaluation.video import GroundTruth, VideoScores, run_in_step, score_outputs
 from tracker_service.pipeline.hindsight import file_hindsight, with_hindsight
 from tracker_service.pipeline.stream import StreamPipeline
@@ -39,6 +40,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "pairs", nargs="+", metavar="VIDEO GT_DIR", help="a video and its ground-truth folder"
     )
+    parser.add_argument(
+        "--people",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "ground-truth ids that are one person, as GT_ID,PERSON lines: for ground truth "
+            "that gives a person who comes back a new id (PETS09-S2L1 does), so that "
+            "identities are scored person by person"
+        ),
+    )
     parser.add_argument("--json", type=Path, dest="json_path", metavar="FILE", help="write here")
     add_model_options(parser)
     parser.set_defaults(handler=run)
@@ -60,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
         except SourceError as exc:
             raise UsageError(str(exc)) from None
         truths.append(GroundTruth.read(gt_dir))
+    if args.people is not None:
+        if not args.people.is_file():
+            raise UsageError(f"people file {args.people} does not exist or is not a file")
+        people = read_people(args.people)
+        truths = [truth.by_person(people) for truth in truths]
     config = config_from_args(args)
     models = load_models(config)
     gallery = open_gallery(config, models, None)

@@ -17,7 +17,7 @@ cameras together: a person must keep one identity on every camera.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from tracker_service.evaluation.mot_files import (
     read_mot_file,
     read_seqinfo,
 )
+from tracker_service.evaluation.people import rows_by_person
 from tracker_service.evaluation.sequences import prepare_sequence
 from tracker_service.identity.final_labels import FrameLabels, TrackIdentities
 from tracker_service.types import FrameResult
@@ -62,6 +63,10 @@ class GroundTruth:
         info = read_seqinfo(seqinfo) if seqinfo.is_file() else None
         name = info.name if info is not None else gt_dir.name
         return cls(name, read_mot_file(gt_file, GT_MIN_COLUMNS), info.length if info else None)
+
+    def by_person(self, people: Mapping[int, int]) -> GroundTruth:
+        """This ground truth with the ids that are one person merged (`evaluation.people`)."""
+        return replace(self, rows=rows_by_person(self.rows, people))
 
 
 @dataclass(slots=True)

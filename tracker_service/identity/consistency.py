@@ -73,6 +73,16 @@ def changed_person(samples: FloatArray) -> bool:
     return point is not None and point.separated
 
 
+def last_looks_changed(samples: FloatArray) -> bool:
+    """Whether the newest of the time-ordered unit `samples` looks like a stranger to the
+    ones before it (mean similarity < `STRANGERS`, with at least `MIN_SIDE` before it): the
+    first sign of a track that slid onto another person, before the guard can be sure."""
+    if len(samples) <= MIN_SIDE:
+        return False
+    earlier = np.asarray(samples[:-1], np.float64)
+    return float((earlier @ np.asarray(samples[-1], np.float64)).mean()) < STRANGERS
+
+
 def _mean_within(block: np.ndarray) -> float:
     size = len(block)
     if size < 2:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from tracker_service.identity.consistency import last_looks_changed
 from tracker_service.types import Detections, FloatArray
 
 # Another detection covering more than this share of a box makes it no good view.
@@ -116,6 +117,11 @@ class ViewBook:
     def last_frame(self, track_id: int) -> int | None:
         views = self._tracks.get(track_id)
         return views.frames[-1] if views else None
+
+    def doubtful(self, track_id: int) -> bool:
+        """Whether the track's newest good view looks unlike its earlier ones."""
+        views = self._tracks.get(track_id)
+        return views is not None and last_looks_changed(views.matrix())
 
     def pop(self, track_id: int) -> TrackViews | None:
         return self._tracks.pop(track_id, None)

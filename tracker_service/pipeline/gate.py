@@ -21,6 +21,12 @@ The embedder runs for a detection only when appearance can change a decision:
   overlapped) of a confirmed track whose last good view is at least `verify_interval_s`
   old: a sparse sample over the track's life, what the identity guard and the self-check
   compare over time to see a box that slid onto another person.
+* DOUBT: the detection is a good view of a confirmed track whose newest good view looked
+  like a stranger to its earlier ones (`identity.consistency.last_looks_changed`): the box
+  may have slid onto someone else in a crossing. Its good views are then sampled every
+  frame, so that the identity guard splits it within a few frames (sampled once a second,
+  the slide went on for seconds and the wrong person was shown under the identity), and
+  the doubt ends by itself when the next view looks like the earlier ones again.
 * REFRESH: that track's embedding is older than `refresh_s` (off by default).
 
 Anything else reuses the track's cached embedding (a cache hit). Boxes below `min_score` or
@@ -56,6 +62,7 @@ class EmbedReason(StrEnum):
     IDENTIFY = "identify"
     VERIFY = "verify"
     REFRESH = "refresh"
+    DOUBT = "doubt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +162,12 @@ class ReidGate:
             return EmbedReason.UNEMBEDDED
         if self.refresh_frames and frame_index - entry.last_sample_frame >= self.refresh_frames:
             return EmbedReason.REFRESH
+        if (
+            fully_inside
+            and best_track.state is TrackState.CONFIRMED
+            and self.views.doubtful(best_track.track_id)
+        ):
+            return EmbedReason.DOUBT
         last_view = self.views.last_frame(best_track.track_id)
         since_view = frame_index - (last_view if last_view is not None else -(10**9))
         if fully_inside and since_view >= self.identify_interval_frames:
