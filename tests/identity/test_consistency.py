@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker_service.identity.consistency import best_change_point, changed_person
+from tracker_service.identity.consistency import (
+    best_change_point,
+    changed_person,
+    last_looks_changed,
+)
 from tracker_service.identity.evidence import ViewBook
 from tracker_service.identity.self_check import SelfCheck
 
@@ -36,6 +40,20 @@ def test_a_track_that_slid_onto_someone_else_changed_person() -> None:
     point = best_change_point(samples)
     assert point is not None and point.index == 8 and point.separated
     assert changed_person(samples)
+
+
+def test_the_first_view_of_someone_else_raises_a_doubt_before_the_guard_can_be_sure() -> None:
+    first, second = views_of(person(1), 6), views_of(person(2), 3)
+    assert not last_looks_changed(first)
+    slid = np.concatenate([first, second[:1]])
+    assert last_looks_changed(slid)
+    assert not changed_person(slid)  # one view of the new person: the guard waits
+    # The doubt lasts while the new person's views come in, and ends with a view like the
+    # earlier ones (an odd crop of the same person).
+    assert last_looks_changed(np.concatenate([first, second[:2]]))
+    assert not last_looks_changed(np.concatenate([slid, views_of(person(1), 1)]))
+    # Too few earlier views say nothing about how the track looks.
+    assert not last_looks_changed(np.concatenate([first[:2], second[:1]]))
 
 
 def test_too_few_views_are_no_evidence() -> None:

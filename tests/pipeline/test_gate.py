@@ -225,6 +225,25 @@ def test_a_settled_track_is_verified_about_once_a_second(
     assert EmbedReason.VERIFY not in decision.reasons
 
 
+def test_a_track_whose_last_view_looked_like_someone_else_is_sampled_every_frame(
+    gate: ReidGate, cache: EmbeddingCache
+) -> None:
+    settle(cache, 1, samples=4, frame=95)
+    stranger = np.array([0.0, 1.0, 0.0], np.float32)
+    VIEWS.add(1, 99, stranger, 0.9)  # the box may have slid onto someone else
+    for frame in (100, 101, 102):
+        assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=frame) == {0: EmbedReason.DOUBT}
+    # Only good views: a crop with another person in it would not tell.
+    other = (130.0, 100.0, 190.0, 260.0)
+    decision = gate.select(
+        dets(PERSON, other), [track(1, PERSON)], 103, FRAME_SIZE, np.zeros(2, bool)
+    )
+    assert EmbedReason.DOUBT not in decision.reasons
+    # A view like the earlier ones again: the doubt is over, back to one view a second.
+    VIEWS.add(1, 103, VECTOR, 0.9)
+    assert decide(gate, dets(PERSON), [track(1, PERSON)], frame=104) == {}
+
+
 def test_refresh_re_embeds_old_entries(cache: EmbeddingCache) -> None:
     gate = ReidGate(GateConfig(refresh_s=2.0), cache, FPS, VIEWS)  # 40 frames
     settle(cache, 1, frame=100)
