@@ -65,6 +65,8 @@ class TrackViews:
     frames: list[int] = field(default_factory=list)
     vectors: list[FloatArray] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
+    # The newest view looked like a stranger to the earlier ones (judged once per view).
+    doubtful: bool = False
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -101,6 +103,7 @@ class ViewBook:
         views.frames.append(frame_index)
         views.vectors.append((vector / norm if norm > 0 else vector).astype(np.float32))
         views.weights.append(weight)
+        views.doubtful = last_looks_changed(views.matrix())
         if len(views) > self.max_samples:
             drop = set(range(1, self.max_samples // 2, 2))  # thin the older half
             for name in ("frames", "vectors", "weights"):
@@ -121,7 +124,7 @@ class ViewBook:
     def doubtful(self, track_id: int) -> bool:
         """Whether the track's newest good view looks unlike its earlier ones."""
         views = self._tracks.get(track_id)
-        return views is not None and last_looks_changed(views.matrix())
+        return views is not None and views.doubtful
 
     def pop(self, track_id: int) -> TrackViews | None:
         return self._tracks.pop(track_id, None)
