@@ -89,7 +89,7 @@ def test_pets09_by_person_holds_through_the_crossing_at_the_sign_post(tmp_path: 
     assert cli.main([*argv, "--models-dir", str(require_asset("models"))]) == 0
     scores = json.loads(out.read_text())
     figures = scores["identity_figures"]
-    assert figures["gt_ids"] == 10
+    assert figures["gt_ids"] == 10 and scores["people"] == str(PETS_PEOPLE)
     for identity, people in figures["transferred"].items():
         assert "16" not in people, f"identity {identity} covers the woman and {people}"
     assert scores["by_identity"]["idf1"] >= 0.65

@@ -94,7 +94,12 @@ def run(args: argparse.Namespace) -> int:
     doubtful = sum(p.self_check.doubtful_count() for p in pipelines)
     print(format_scores(scores, doubtful))
     if args.json_path is not None:
-        document = {"videos": [str(v) for v in videos], **scores.to_dict(), "doubtful": doubtful}
+        document = {
+            "videos": [str(v) for v in videos],
+            "people": str(args.people) if args.people is not None else None,
+            **scores.to_dict(),
+            "doubtful": doubtful,
+        }
         args.json_path.parent.mkdir(parents=True, exist_ok=True)
         args.json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0

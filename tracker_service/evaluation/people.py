@@ -39,7 +39,6 @@ def read_people(path: Path) -> dict[int, int]:
                 ) from None
             if people.setdefault(gt_id, person) != person:
                 raise MotFormatError(path, number, f"id {gt_id} is given two people")
-            people[gt_id] = person
     return people
 
 
